@@ -1,0 +1,102 @@
+"""Layered yaml configs and their validation.
+
+Order: `default.yaml` < `envs/ENV.yaml` < `algs/ALG.yaml` < command-line `with` overrides.
+Nested dicts (`env_args`) merge key by key. Validation turns pydantic's errors into one
+message per problem that names the key and suggests the closest valid one.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(ValueError):
+    """A configuration problem found before any work started."""
+
+
+def recursive_update(base: dict, updates: dict) -> dict:
+    """Returns `base` updated with `updates`, merging nested dicts instead of replacing them."""
+    merged = copy.deepcopy(base)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = recursive_update(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def available(kind: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
+
+
+def read_yaml(kind: str, name: str) -> dict:
+    path = CONFIG_DIR / kind / f"{name}.yaml"
+    if not path.is_file():
+        options = available(kind)
+        hint = difflib.get_close_matches(name, options, n=1)
+        raise ConfigError(
+            f"unknown {kind[:-1]} config '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+            + f" (available: {', '.join(options)})"
+        )
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def load_layers(alg: str, env: str) -> dict:
+    """default < env < alg, as in pymarl (the algorithm's file has the last word before the CLI)."""
+    with open(CONFIG_DIR / "default.yaml") as f:
+        config = yaml.safe_load(f) or {}
+    config = recursive_update(config, read_yaml("envs", env))
+    return recursive_update(config, read_yaml("algs", alg))
+
+
+def apply_dotted_updates(config: dict, updates: dict[str, Any]) -> dict:
+    """Applies `{"env_args.map_name": "3m"}`-style updates."""
+    nested: dict = {}
+    for dotted, value in updates.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return recursive_update(config, nested)
+
+
+def _suggest(key: str, model: type[BaseModel]) -> str:
+    hint = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean '{hint[0]}'?" if hint else ""
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
+    lines = []
+    for e in err.errors():
+        key = prefix + ".".join(str(p) for p in e["loc"]) if e["loc"] else prefix.rstrip(".") or "config"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown config key '{key}'{_suggest(str(e['loc'][-1]), model)}")
+        else:
+            shown = repr(e.get("input"))[:60]
+            lines.append(f"invalid value for '{key}': {e['msg']} (got {shown})")
+    return "\n  ".join(lines)
+
+
+def validate_model(model: type[BaseModel], data: dict, prefix: str = "") -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, model, prefix)) from None
+
+
+def check_registered(kind: str, name: str, registry: dict) -> None:
+    if name not in registry:
+        hint = difflib.get_close_matches(name, list(registry), n=1)
+        raise ConfigError(
+            f"unknown {kind} '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+            + f" (registered: {', '.join(sorted(registry))})"
+        )

@@ -1,0 +1,111 @@
+"""Typed configs of the baseline learners (QMIX/VDN/IQL and IPPO/MAPPO).
+
+`PolicyConfig` holds what the controller, agent network and action selector read; the learner
+configs add their own keys. Registry-backed names (selector, mixer, critic) are checked against
+their registries, so a typo names the valid options before any work starts.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from config.schema import RunConfig
+
+
+def _check_registered(value: str, module: str, kind: str) -> str:
+    registry = importlib.import_module(module).REGISTRY
+    if value not in registry:
+        hint = difflib.get_close_matches(value, list(registry), n=1)
+        raise ValueError(f"unknown {kind} '{value}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+                         + f" (registered: {', '.join(sorted(registry))})")
+    return value
+
+
+class PolicyConfig(RunConfig):
+    """Controller, agent network and exploration keys shared by value-based and policy-gradient baselines."""
+
+    action_selector: str = "epsilon_greedy"
+    agent_output_type: Literal["q", "pi_logits"] = Field(default="q", description="Q-values or policy logits")
+    mask_before_softmax: bool = Field(default=True, description="give unavailable actions zero probability")
+    use_rnn: bool = Field(default=True, description="GRUCell agent (False: feed-forward)")
+    epsilon_start: float = Field(default=1.0, ge=0.0, le=1.0)
+    epsilon_finish: float = Field(default=0.05, ge=0.0, le=1.0)
+    epsilon_anneal_time: int = Field(default=50_000, ge=0, description="env steps of the linear decay")
+    evaluation_epsilon: float = Field(default=0.0, ge=0.0, le=1.0, description="exploration in test episodes")
+    standardise_rewards: bool = Field(default=False, description="scale rewards by running mean/std")
+    target_update: Literal["hard", "soft"] = Field(
+        default="hard", description="hard: copy every target_update_interval episodes; soft: Polyak tau every update")
+    target_update_interval: int = Field(default=200, ge=1, description="episodes between hard target copies")
+    target_update_tau: float = Field(default=0.01, gt=0.0, le=1.0, description="Polyak rate of soft updates")
+
+    @field_validator("action_selector")
+    @classmethod
+    def _known_selector(cls, value: str) -> str:
+        return _check_registered(value, "components.action_selectors", "action_selector")
+
+    @model_validator(mode="after")
+    def _check_epsilon(self) -> "PolicyConfig":
+        if self.epsilon_finish > self.epsilon_start:
+            raise ValueError("epsilon_finish must not exceed epsilon_start (the schedule decays)")
+        return self
+
+
+class QLearnerConfig(PolicyConfig):
+    """IQL (mixer None), VDN and QMIX; defaults are pymarl's SMAC-paper values."""
+
+    learner: str = "q_learner"
+    mixer: str | None = Field(default="qmix", description="mixer registry name; None trains independent Q-learners")
+    mixing_embed_dim: int = Field(default=32, ge=1)
+    hypernet_layers: Literal[1, 2] = 2
+    hypernet_embed: int = Field(default=64, ge=1)
+    double_q: bool = True
+    td_lambda: float = Field(default=0.0, ge=0.0, le=1.0, description="0 is the one-step TD target")
+
+    @field_validator("mixer")
+    @classmethod
+    def _known_mixer(cls, value: str | None) -> str | None:
+        return None if value is None else _check_registered(value, "modules.mixers", "mixer")
+
+    @model_validator(mode="after")
+    def _check_output(self) -> "QLearnerConfig":
+        if self.agent_output_type != "q":
+            raise ValueError("q_learner needs agent_output_type='q'")
+        return self
+
+
+class PPOConfig(PolicyConfig):
+    """IPPO (ac_critic) and MAPPO (cv_critic); defaults are the official MAPPO SMAC values."""
+
+    learner: str = "ppo_learner"
+    buffer: str = "on_policy"
+    action_selector: str = "soft_policies"
+    agent_output_type: Literal["q", "pi_logits"] = "pi_logits"
+    critic_type: str = "cv_critic"
+    critic_hidden_dim: int = Field(default=64, ge=1)
+    epochs: int = Field(default=15, ge=1, description="passes of clipped PPO over each rollout")
+    eps_clip: float = Field(default=0.2, gt=0.0, lt=1.0)
+    entropy_coef: float = Field(default=0.01, ge=0.0)
+    value_loss_coef: float = Field(default=1.0, ge=0.0)
+    return_estimator: Literal["gae", "nstep"] = "gae"
+    gae_lambda: float = Field(default=0.95, ge=0.0, le=1.0)
+    q_nstep: int = Field(default=5, ge=1, description="horizon of the n-step critic targets")
+    huber_delta: float | None = Field(default=10.0, gt=0.0, description="None: squared error")
+    standardise_returns: bool = Field(default=True, description="critic learns running-normalised returns")
+    standardise_advantages: bool = True
+    target_update_interval: int = Field(default=1, ge=1, description="episodes between hard target-critic copies")
+
+    @field_validator("critic_type")
+    @classmethod
+    def _known_critic(cls, value: str) -> str:
+        return _check_registered(value, "modules.critics", "critic_type")
+
+    @model_validator(mode="after")
+    def _check_output(self) -> "PPOConfig":
+        if self.agent_output_type != "pi_logits":
+            raise ValueError("ppo_learner needs agent_output_type='pi_logits'")
+        if self.action_selector == "epsilon_greedy":
+            raise ValueError("ppo_learner samples its policy: use action_selector 'soft_policies' or 'multinomial'")
+        return self

@@ -1,0 +1,92 @@
+"""Typed run configuration shared by every algorithm.
+
+Each learner subclasses `RunConfig` with its own keys (its `Config` attribute), so the merged
+yaml + command-line config is validated against exactly the keys that algorithm reads:
+a misspelt key, a wrong type or an impossible value stops the run before any work.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StrictModel(BaseModel):
+    """Forbids unknown keys and re-validates on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class RunConfig(StrictModel):
+    # --- what runs
+    name: str = Field(description="algorithm name, used in result paths")
+    env: str = Field(description="environment registry name")
+    env_args: dict[str, Any] = Field(default_factory=dict, description="validated by the env's own schema")
+    runner: str = "parallel"
+    mac: str = "basic_mac"
+    learner: str = "q_learner"
+    buffer: str = "episode"
+    agent: str = "rnn"
+    seed: int | None = Field(default=None, description="set by sacred when not given")
+    label: str = Field(default="default", description="free-form tag stored with the run")
+
+    # --- budget and cadence (all in environment steps unless stated)
+    t_max: int = Field(default=2_050_000, gt=0)
+    batch_size_run: int = Field(default=1, ge=1, description="environments stepped in lockstep")
+    updates_per_rollout: int = Field(default=1, ge=0, description="learner updates after each rollout")
+    updates_per_env_step: float | None = Field(default=None, gt=0, description="if set, overrides updates_per_rollout")
+    test_nepisode: int = Field(default=32, ge=1)
+    test_interval: int = Field(default=10_000, gt=0)
+    test_greedy: bool = True
+    log_interval: int = Field(default=10_000, gt=0)
+    runner_log_interval: int = Field(default=10_000, gt=0)
+    learner_log_interval: int = Field(default=10_000, gt=0)
+
+    # --- replay and optimisation
+    batch_size: int = Field(default=32, ge=1, description="episodes (or transitions) per update")
+    buffer_size: int = Field(default=5000, ge=1)
+    gamma: float = Field(default=0.99, gt=0.0, le=1.0)
+    lr: float = Field(default=5e-4, gt=0.0)
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    optim_alpha: float = Field(default=0.99, gt=0.0, lt=1.0, description="RMSprop smoothing")
+    optim_eps: float = Field(default=1e-5, gt=0.0)
+    grad_norm_clip: float = Field(default=10.0, gt=0.0)
+
+    # --- agent inputs
+    hidden_dim: int = Field(default=64, ge=1)
+    obs_agent_id: bool = True
+    obs_last_action: bool = True
+
+    # --- devices and threads
+    use_cuda: bool = False
+    buffer_cpu_only: bool = True
+    torch_threads: int = Field(default=1, ge=1, description="intra-op threads for rollouts and updates")
+
+    # --- records
+    results_dir: str = "results"
+    use_tensorboard: bool = False
+    mongo_url: str | None = None
+    mongo_db: str = "mazero"
+    capture_mode: Literal["fd", "sys", "no"] = "fd"
+    progress: bool = True
+
+    # --- checkpoints and evaluation
+    save_model: bool = True
+    save_model_interval: int = Field(default=100_000, gt=0)
+    save_replay_buffer: bool = False
+    checkpoint_path: str = ""
+    load_step: int = Field(default=0, ge=0, description="0 loads the latest checkpoint")
+    evaluate: bool = False
+
+    # --- filled in at run time (not part of the yaml)
+    env_info: Any = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> "RunConfig":
+        if self.evaluate and not self.checkpoint_path:
+            raise ValueError("evaluate=True needs checkpoint_path=<a run's model directory>")
+        return self
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.use_cuda else "cpu"

@@ -1,0 +1,74 @@
+"""What every baseline learner does the same way: device placement, the per-transition view of a
+batch (rewards, actions, terminal flags, valid mask, optional reward standardisation), the
+target-network schedule and the counters that make checkpoints exact."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+
+from components.episode_buffer import EpisodeBatch
+from learners.base import Learner
+from learners.targets import initial_moments, standardise, update_moments, update_targets, valid_transition_mask
+
+
+@dataclass
+class Transitions:
+    """The T transitions of a batch with T+1 slots: rewards/terminated/mask [B, T, 1], actions [B, T, N, 1]."""
+
+    batch: EpisodeBatch
+    rewards: torch.Tensor
+    actions: torch.Tensor
+    terminated: torch.Tensor
+    mask: torch.Tensor
+
+
+class BaselineLearner(Learner):
+    """Shared plumbing; subclasses implement `train` and add their networks to the state."""
+
+    def __init__(self, mac: Any, logger: Any, args: Any):
+        self.args = args
+        self.logger = logger
+        self.device = torch.device(args.device)
+        self.mac = mac.to(self.device)
+        self.last_target_update_episode = 0
+        self.reward_moments = initial_moments(self.device)
+        self.train_steps = 0
+
+    def _transitions(self, batch: EpisodeBatch) -> Transitions:
+        """Moves the batch to the learner's device and standardises rewards when configured.
+
+        A rollout collected under `torch.inference_mode()` (the on-policy replay hands it over
+        as is) holds inference tensors, which autograd refuses; they are cloned here."""
+        batch = batch.to(self.device) if batch.device != self.device else batch
+        for store in (batch.transition_data, batch.episode_data):
+            for key, value in store.items():
+                if value.is_inference():
+                    store[key] = value.clone()
+        rewards = batch["reward"][:, :-1]
+        mask = valid_transition_mask(batch["filled"], batch["terminated"])
+        if self.args.standardise_rewards:
+            self.reward_moments = update_moments(self.reward_moments, rewards, mask)
+            rewards = standardise(rewards, self.reward_moments)
+        return Transitions(batch, rewards, batch["actions"][:, :-1], batch["terminated"][:, :-1].float(), mask)
+
+    def _update_targets(self, pairs: Iterable[tuple[nn.Module, nn.Module]], episode_num: int) -> None:
+        args = self.args
+        self.last_target_update_episode = update_targets(
+            pairs, args.target_update, args.target_update_interval, args.target_update_tau,
+            episode_num, self.last_target_update_episode)
+
+    def _counters_state(self) -> dict:
+        return {"last_target_update_episode": self.last_target_update_episode,
+                "reward_moments": self.reward_moments.clone(), "train_steps": self.train_steps}
+
+    def _load_counters(self, state: dict) -> None:
+        self.last_target_update_episode = state["last_target_update_episode"]
+        self.reward_moments = state["reward_moments"].to(self.device)
+        self.train_steps = state["train_steps"]
+
+    def cuda(self) -> "BaselineLearner":
+        """pymarl compatibility: the networks already live on `args.device`."""
+        return self

@@ -1,0 +1,22 @@
+"""Optimiser construction from the common config keys, shared by every learner."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+def make_optimiser(params: Iterable[torch.nn.Parameter], args: Any) -> torch.optim.Optimizer:
+    """RMSprop (pymarl's SMAC-paper QMIX: alpha 0.99, eps 1e-5) or Adam (official MAPPO: eps 1e-5)."""
+    params = list(params)
+    if args.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=args.lr, alpha=args.optim_alpha, eps=args.optim_eps)
+    return torch.optim.Adam(params, lr=args.lr, eps=args.optim_eps)
+
+
+def clip_and_step(optimiser: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter], max_norm: float) -> float:
+    """Clips the gradient norm, steps, and returns the pre-clipping norm (logged as grad_norm)."""
+    norm = torch.nn.utils.clip_grad_norm_(list(params), max_norm)
+    optimiser.step()
+    return float(norm)

@@ -1,0 +1,326 @@
+"""Batched Sampled MCTS with OS(lambda): B roots searched in lockstep, one model call per simulation.
+
+Depth cap (overflow rule): nodes exist only down to depth ``max_depth``; a node at the cap is a
+leaf forever. When a descent ends on such a node u, the simulation *re-evaluates* u: the new node
+slot becomes a duplicate of u (same parent, slot, reward and value; ``is_revisit`` in the tree
+export), it is not linked into the parent's child table (so it is never selected), and its value
+is backed up like any new leaf. Visit counts therefore still sum to N_sim, every node's visits
+equal 1 + the visits of the nodes whose parent it is, and every OS(lambda) value stays exactly
+eqs. 5-7 over the stored tree. The model output for that root in that simulation is discarded.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from .config import SearchConfig
+from .model_protocol import ModelOutput, SearchModel
+from .os_lambda import depth_weights, insert_leaf, node_value, top_set_sizes
+from .result import SearchResult, read_result
+from .sampling import SampledChildren, dirichlet_noise, root_distributions, sample_children, tempered
+from .selection import advantage_bounds, best_slots, chase_to_leaf, force_root_round_robin
+from .tree import TreeState, allocate_tree, reset_tree
+
+
+@dataclass
+class _Constants:
+    """Small device tensors reused by every simulation."""
+
+    size_table: Tensor
+    lam_pow: Tensor
+    batch_ids: Tensor
+
+
+@dataclass
+class _GraphCache:
+    """A captured simulation and the static buffers it reads."""
+
+    state: TreeState
+    graph: object
+    sim: Tensor
+    uniforms: Tensor
+    agent_mask: Tensor
+    constants: _Constants
+
+
+class SampledMCTS:
+    """The search engine. ``search`` is the only entry point; it holds no state between calls
+    except the CUDA-graph cache (``use_cuda_graph=True``), keyed by shapes and model identity."""
+
+    def __init__(self, config: SearchConfig) -> None:
+        self.config = config
+        self._latent_model_dtype = torch.float32
+        self._graphs: dict[tuple, _GraphCache] = {}
+
+    def clear_cache(self) -> None:
+        """Drop captured graphs and their buffers (e.g. after replacing the model object)."""
+        self._graphs.clear()
+
+    # ------------------------------------------------------------------ public
+    def search(
+        self, model: SearchModel, obs: Tensor, avail_actions: Tensor, agent_mask: Tensor,
+        generator: torch.Generator, *, add_noise: bool | None = None, return_tree: bool = False,
+        root_output: ModelOutput | None = None,
+    ) -> SearchResult:
+        """Search B roots. obs [B, N, obs_dim], avail_actions [B, N, A] (0/1), agent_mask bool [B, N].
+
+        ``add_noise`` overrides ``config.use_noise`` (pass False for evaluation); ``root_output``
+        skips the initial inference when the caller already has it. Every random draw comes from
+        ``generator`` (put it on the search device for speed), so equal generator states give
+        identical searches.
+        """
+        cfg = self.config
+        legal = avail_actions.to(torch.bool)
+        if not bool(legal.any(-1).all()):
+            raise ValueError("every agent needs at least one available action (a dead agent: its no-op)")
+        with torch.no_grad():
+            root = root_output if root_output is not None else self._call(
+                lambda: model.initial_inference(obs, agent_mask), obs.device)
+            self._latent_model_dtype = root.latent.dtype
+            use_graph = cfg.use_cuda_graph and obs.device.type == "cuda"
+            noise_on = cfg.use_noise if add_noise is None else add_noise
+            if use_graph:
+                state = self._search_graphed(model, root, legal, agent_mask, generator, noise_on)
+            else:
+                state = self._search_eager(model, root, legal, agent_mask, generator, noise_on)
+            return read_result(state, cfg.num_nodes, return_tree)
+
+    # ------------------------------------------------------------------ drivers
+    def _search_eager(self, model: SearchModel, root: ModelOutput, legal: Tensor, agent_mask: Tensor,
+                      generator: torch.Generator, noise_on: bool) -> TreeState:
+        cfg = self.config
+        state = self._allocate(root, legal)
+        consts = self._constants(state)
+        self._prepare_root(state, root, legal, generator, noise_on)
+        sim = torch.zeros((), dtype=torch.long, device=legal.device)
+        for s in range(cfg.num_simulations):
+            sim.fill_(s)
+            uniforms = self._draw_uniforms(state, generator)
+            extent_nodes = s + 1
+            reachable_depth = min(s + 1, cfg.max_depth)
+            self._simulate(state, consts, model, agent_mask, sim, uniforms, extent_nodes,
+                           reachable_depth + 1, min(s, cfg.max_depth))
+        return state
+
+    def _search_graphed(self, model: SearchModel, root: ModelOutput, legal: Tensor, agent_mask: Tensor,
+                        generator: torch.Generator, noise_on: bool) -> TreeState:
+        cfg = self.config
+        key = (tuple(root.latent.shape), tuple(legal.shape), root.latent.dtype, str(legal.device), id(model))
+        cache = self._graphs.get(key)
+        first = 0
+        if cache is None:
+            state = self._allocate(root, legal)
+            cache = _GraphCache(state, None, torch.zeros((), dtype=torch.long, device=legal.device),
+                                self._draw_uniforms(state, generator).clone(), agent_mask.clone(),
+                                self._constants(state))
+        else:
+            reset_tree(cache.state)
+            cache.agent_mask.copy_(agent_mask)
+        state = cache.state
+        self._prepare_root(state, root, legal, generator, noise_on)
+        full = (cfg.num_nodes, cfg.max_depth + 1, cfg.max_depth)
+
+        def step() -> None:
+            self._simulate(state, cache.constants, model, cache.agent_mask, cache.sim, cache.uniforms, *full)
+
+        if cache.graph is None:
+            cache.sim.fill_(0)
+            cache.uniforms.copy_(self._draw_uniforms(state, generator))
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                step()                                    # simulation 0, eagerly, doubles as warm-up
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                step()                                    # recorded, not executed
+            cache.graph = graph
+            self._graphs[key] = cache
+            first = 1
+        for s in range(first, cfg.num_simulations):
+            cache.sim.fill_(s)
+            cache.uniforms.copy_(self._draw_uniforms(state, generator))
+            cache.graph.replay()
+        return state
+
+    # ------------------------------------------------------------------ pieces
+    def _allocate(self, root: ModelOutput, legal: Tensor) -> TreeState:
+        cfg = self.config
+        batch, n_agents = legal.shape[:2]
+        return allocate_tree(batch, cfg.num_simulations, cfg.num_sampled_actions, n_agents,
+                             tuple(root.latent.shape[2:]), cfg.max_depth, legal.device, cfg.value_dtype,
+                             cfg.latent_dtype)
+
+    def _constants(self, state: TreeState) -> _Constants:
+        cfg, device = self.config, state.parent.device
+        return _Constants(top_set_sizes(cfg.rho, cfg.num_nodes + 1, device),
+                          depth_weights(cfg.lam, cfg.max_depth, device, cfg.value_dtype),
+                          torch.arange(state.batch_size, device=device))
+
+    def _draw_uniforms(self, state: TreeState, generator: torch.Generator) -> Tensor:
+        """[B, N*K + K]: inverse-CDF uniforms for K draws per agent, then K tie-break keys."""
+        batch, k, n_agents = state.child_action.shape[0], state.child_action.shape[2], state.child_action.shape[3]
+        draw = torch.rand(batch, (n_agents + 1) * k, generator=generator, device=generator.device)
+        return draw.to(state.parent.device, non_blocking=True)
+
+    @contextlib.contextmanager
+    def _autocast(self, device: torch.device) -> Iterator[None]:
+        if self.config.autocast_bf16:
+            with torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False):
+                yield
+        else:
+            yield
+
+    def _call(self, fn, device: torch.device) -> ModelOutput:
+        with self._autocast(device):
+            return fn()
+
+    def _prepare_root(self, state: TreeState, root: ModelOutput, legal: Tensor, generator: torch.Generator,
+                      noise_on: bool) -> None:
+        """Node 0: store the latent, set its OS(lambda) sets to {v}, sample its children."""
+        cfg = self.config
+        dtype = cfg.value_dtype
+        noise = None
+        if noise_on and cfg.exploration_fraction > 0.0:
+            noise = dirichlet_noise(tuple(root.policy_logits.shape), cfg.dirichlet_alpha, generator)
+        pi, beta = root_distributions(root.policy_logits, legal, noise, cfg.exploration_fraction,
+                                      cfg.root_legal_floor, cfg.sampling_temperature)
+        uniforms = self._draw_uniforms(state, generator)
+        value = root.value.to(dtype)
+        state.latents[:, 0] = root.latent.to(cfg.latent_dtype)
+        for name, fill in (("depth", 0), ("disc_return", 0.0), ("disc_pow", 1.0), ("visits", 1.0),
+                           ("weighted_count", 1.0), ("slot", 0)):
+            getattr(state, name)[:, 0] = fill
+        for name in ("pred_value", "key", "value", "weighted_sum"):
+            getattr(state, name)[:, 0] = value
+        state.set_count[:, 0, 0] = 1
+        state.top_count[:, 0, 0] = 1
+        state.top_sum[:, 0, 0] = value
+        state.ancestor_t[:, 0, 0] = 0
+        state.in_top_t[:, 0, 0] = True
+        node = torch.zeros(1, dtype=torch.long, device=legal.device)
+        children = self._sample(pi, beta, uniforms, state)
+        self._write_children(state, node, children, uniforms[:, -cfg.num_sampled_actions:])
+        state.root_num_children.copy_(children.valid.sum(-1))
+
+    def _sample(self, pi: Tensor, beta: Tensor, uniforms: Tensor, state: TreeState) -> SampledChildren:
+        k = self.config.num_sampled_actions
+        n_agents = state.child_action.shape[3]
+        draws = uniforms[:, : n_agents * k].reshape(-1, n_agents, k)
+        return sample_children(pi, beta, draws)
+
+    def _write_children(self, state: TreeState, node: Tensor, children: SampledChildren, tie_uniforms: Tensor) -> None:
+        """Fill the child table row of ``node`` ([1] index tensor) for all roots."""
+        dtype = self.config.value_dtype
+        ninf = torch.full((), float("-inf"), device=node.device, dtype=dtype)
+        tie = torch.where(children.valid, tie_uniforms.to(dtype) * self.config.tie_break_scale, ninf)
+        prior = children.prior.to(dtype)
+        rows = (
+            (state.child_action, children.actions.to(torch.int16)), (state.child_valid, children.valid),
+            (state.child_prior, prior), (state.child_prior_over_visits, prior), (state.child_tie, tie),
+            (state.child_beta_hat, children.beta_hat.to(dtype)), (state.child_log_beta, children.log_beta.to(dtype)),
+            (state.child_log_pi, children.log_pi.to(dtype)),
+        )
+        for table, row in rows:
+            table.index_copy_(1, node, row.unsqueeze(1))
+
+    def _simulate(self, state: TreeState, consts: _Constants, model: SearchModel, agent_mask: Tensor, sim: Tensor,
+                  uniforms: Tensor, extent_nodes: int, extent_depths: int, chase_steps: int) -> None:
+        """One simulation for all roots: select, one model call, expand node sim+1, back up.
+
+        No host sync and no data-dependent Python control flow: the Python ints only bound the
+        static slices of the tree that can be non-empty at this simulation.
+        """
+        cfg = self.config
+        batch, dummy = state.batch_size, state.dummy
+        b = consts.batch_ids
+        k = cfg.num_sampled_actions
+        gamma = cfg.discount
+
+        # --- selection
+        low, scale = advantage_bounds(state, sim, extent_nodes, cfg.min_max_delta)
+        best = best_slots(state, low, scale, cfg.c1, cfg.c2, extent_nodes)
+        if cfg.root_round_robin:
+            best = force_root_round_robin(best, sim, state.root_num_children)
+        leaf = chase_to_leaf(state, best, extent_nodes, chase_steps)
+        overflow = state.depth.gather(1, leaf.unsqueeze(1)).squeeze(1) >= cfg.max_depth
+        parent = torch.where(overflow, state.parent.gather(1, leaf.unsqueeze(1)).squeeze(1), leaf)
+        slot = torch.where(overflow, state.slot.gather(1, leaf.unsqueeze(1)).squeeze(1),
+                           best.gather(1, leaf.unsqueeze(1)).squeeze(1))
+
+        # --- one model call on the parents' latents
+        n_cols = dummy + 1
+        flat_parent = b * n_cols + parent
+        latent = state.latents.flatten(0, 1).index_select(0, flat_parent)
+        joint_action = state.child_action.flatten(0, 2).index_select(0, flat_parent * k + slot).long()
+        out = self._call(lambda: model.recurrent_inference(latent.to(self._latent_model_dtype), joint_action,
+                                                           agent_mask), latent.device)
+        reward = torch.where(overflow, state.reward.gather(1, leaf.unsqueeze(1)).squeeze(1), out.reward.to(cfg.value_dtype))
+        value = torch.where(overflow, state.pred_value.gather(1, leaf.unsqueeze(1)).squeeze(1), out.value.to(cfg.value_dtype))
+
+        # --- the new node m = sim + 1
+        node = (sim + 1).view(1)
+        state.latents.index_copy_(1, node, out.latent.to(cfg.latent_dtype).unsqueeze(1))
+        probs = torch.softmax(out.policy_logits.float(), dim=-1)
+        children = self._sample(probs, tempered(probs, cfg.sampling_temperature), uniforms, state)
+        self._write_children(state, node, children, uniforms[:, -k:])
+
+        parent_depth = state.depth.gather(1, parent.unsqueeze(1)).squeeze(1)
+        depth = parent_depth + 1
+        parent_pow = state.disc_pow.gather(1, parent.unsqueeze(1)).squeeze(1)
+        disc_return = state.disc_return.gather(1, parent.unsqueeze(1)).squeeze(1) + parent_pow * reward
+        disc_pow = parent_pow * gamma
+        key = disc_return + disc_pow * value
+        depth_ids = torch.arange(state.ancestor_t.shape[1], device=sim.device)
+        ancestors = state.ancestor_t.gather(2, parent.view(-1, 1, 1).expand(-1, depth_ids.shape[0], 1)).squeeze(2)
+        ancestors = torch.where(depth_ids.unsqueeze(0) == depth.unsqueeze(1), node, ancestors)
+
+        in_top = insert_leaf(state, ancestors[:, :extent_depths], depth, key, extent_nodes, extent_depths,
+                             consts.size_table, consts.lam_pow)
+        for table, column in ((state.parent, parent), (state.slot, slot), (state.depth, depth),
+                              (state.reward, reward), (state.pred_value, value), (state.disc_return, disc_return),
+                              (state.disc_pow, disc_pow), (state.key, key), (state.is_revisit, overflow)):
+            table.index_copy_(1, node, column.unsqueeze(1))
+        linked = torch.where(overflow, leaf, node)          # a revisit keeps the slot pointing at u
+        state.child_node.view(-1).scatter_(0, flat_parent * k + slot, linked)
+        state.ancestor_t.index_copy_(2, node, ancestors.unsqueeze(2))
+        state.in_top_t[:, :extent_depths].index_copy_(2, node, in_top.unsqueeze(2))
+        self._backup(state, ancestors[:, :extent_depths], depth, k)
+
+    def _backup(self, state: TreeState, path: Tensor, leaf_depth: Tensor, k: int) -> None:
+        """Visits, values, advantages of the path nodes and their edges in the parents' child tables."""
+        cfg = self.config
+        batch, dummy = state.batch_size, state.dummy
+        n_cols = dummy + 1
+        j = torch.arange(path.shape[1], device=path.device)
+        live = j.unsqueeze(0) <= leaf_depth.unsqueeze(1)
+        flat = (torch.arange(batch, device=path.device).unsqueeze(1) * n_cols + path).view(-1)
+        take = lambda t: t.view(-1)[flat].view(batch, -1)  # noqa: E731
+        zero = torch.zeros((), device=path.device, dtype=cfg.value_dtype)
+
+        visits = take(state.visits) + live.to(zero.dtype)
+        value = torch.where(live, node_value(take(state.weighted_sum), take(state.weighted_count),
+                                             take(state.disc_return), take(state.disc_pow)), zero)
+        reward = take(state.reward)
+        parents = take(state.parent)
+        parent_value = state.pred_value.gather(1, parents)
+        q = reward + cfg.discount * value
+        advantage = torch.where(live, q - parent_value, zero)
+        state.visits.view(-1).scatter_(0, flat, visits.view(-1))
+        state.value.view(-1).scatter_(0, flat, value.view(-1))
+        state.advantage.view(-1).scatter_(0, flat, advantage.view(-1))
+
+        is_edge = live & (j.unsqueeze(0) >= 1)
+        edge_parent = torch.where(is_edge, parents, dummy)
+        edge = ((torch.arange(batch, device=path.device).unsqueeze(1) * n_cols + edge_parent) * k
+                + torch.where(is_edge, take(state.slot), 0)).view(-1)
+        child_visits = state.child_visits.view(-1)[edge] + 1.0
+        prior = state.child_prior.view(-1)[edge]
+        state.child_visits.view(-1).scatter_(0, edge, child_visits)
+        state.child_q.view(-1).scatter_(0, edge, q.view(-1))
+        state.child_advantage.view(-1).scatter_(0, edge, advantage.view(-1))
+        state.child_prior_over_visits.view(-1).scatter_(0, edge, prior / (1.0 + child_visits))

@@ -1,0 +1,55 @@
+"""Action selection helpers and the per-agent policy target."""
+from __future__ import annotations
+
+import torch
+
+from search import SearchResult, policy_target_marginals, select_action_eval, select_action_train
+
+
+def make_result(visits: list[list[int]], actions: Tensor | None = None) -> SearchResult:
+    counts = torch.tensor(visits)
+    batch, k = counts.shape
+    if actions is None:
+        actions = torch.stack([torch.arange(k), torch.arange(k).flip(0)], dim=-1).expand(batch, k, 2).clone()
+    zeros = torch.zeros(batch, k)
+    return SearchResult(actions, counts > -1, counts, zeros, zeros, zeros, zeros, zeros, zeros,
+                        torch.zeros(batch), torch.zeros(batch))
+
+
+Tensor = torch.Tensor
+
+
+def test_eval_breaks_ties_uniformly() -> None:
+    result = make_result([[5, 5, 5, 1]] * 3000)
+    picked = select_action_eval(result, torch.Generator().manual_seed(0))[:, 0]
+    freq = torch.bincount(picked, minlength=4).float() / 3000
+    assert freq[3] == 0
+    assert (freq[:3] - 1 / 3).abs().max() < 0.04
+
+
+def test_eval_takes_the_most_visited() -> None:
+    result = make_result([[1, 7, 2, 0]])
+    assert select_action_eval(result, torch.Generator().manual_seed(0)).tolist() == [[1, 2]]
+
+
+def test_train_samples_proportionally_to_visits() -> None:
+    result = make_result([[1, 3, 0, 6]] * 5000)
+    picked = select_action_train(result, 1.0, torch.Generator().manual_seed(1))[:, 0]
+    freq = torch.bincount(picked, minlength=4).float() / 5000
+    torch.testing.assert_close(freq, torch.tensor([0.1, 0.3, 0.0, 0.6]), atol=0.03, rtol=0)
+    cold = select_action_train(make_result([[1, 3, 0, 6]]), 0.0, torch.Generator().manual_seed(1))
+    assert cold.tolist() == [[3, 0]]
+
+
+def test_marginals_decompose_the_bc_loss() -> None:
+    g = torch.Generator().manual_seed(3)
+    actions = torch.randint(0, 4, (2, 5, 3), generator=g)
+    visits = torch.randint(0, 6, (2, 5), generator=g)
+    result = make_result(visits.tolist(), actions)
+    target = policy_target_marginals(result, 4)
+    torch.testing.assert_close(target.sum(-1), torch.ones(2, 3))
+    log_pi = torch.log_softmax(torch.randn(2, 3, 4, generator=g), -1)
+    omega = result.search_policy
+    joint = -(omega * log_pi.gather(2, actions.transpose(1, 2)).sum(1)).sum(-1)
+    factored = -(target * log_pi).sum((-1, -2))
+    torch.testing.assert_close(joint, factored)
