@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # JAX (SMAX) shares the machine with torch; GPU only on request
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from config.loader import ConfigError, load_layers, recursive_update  # noqa: E402
 from config.resolve import env_label, resolve_config  # noqa: E402
@@ -55,7 +57,7 @@ def with_updates(argv: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     try:
-        alg, env, sacred_argv = split_argv(argv)
+        alg, env, sacred_argv = split_argv(argv[1:])
         raw = load_layers(alg, env)
         args = resolve_config(recursive_update(raw, with_updates(sacred_argv)))
     except ConfigError as err:

@@ -233,10 +233,10 @@ def train(exp: Experiment, sacred_run: Any = None) -> None:
                 sacred_run.info["interrupted"] = stop.signal_name
             exp.logger.console.warning(f"{stop.signal_name} received: checkpoint saved, run marked interrupted")
             raise KeyboardInterrupt
-    evaluate(exp)
-    if args.save_model:
+    if state.last_test_t != runner.t_env:
+        evaluate(exp)
+    if args.save_model and state.last_save_t != runner.t_env:
         checkpoint(exp)
-    log_progress(exp)
     exp.logger.print_recent_stats()
 
 

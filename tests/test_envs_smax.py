@@ -59,7 +59,7 @@ def test_env_info_and_shapes(vec: SMAXVecEnv) -> None:
     assert avail.shape == (3, 3, 8) and avail.dtype == np.int64
     assert set(np.unique(avail)) <= {0, 1}
     assert np.all(avail[..., NOOP_ACTION] == 1)
-    assert np.all((state >= 0) & (state <= 5))  # positions normalised; unit types are indices 0..5
+    assert np.all((state >= 0) & (state <= 1))  # SMAC-like normalised state
     assert np.all(state[:, 72:] == 0)  # no last action yet
 
 
@@ -120,6 +120,7 @@ def test_scripted_rollouts_battle_won_dead_agents_and_reward_scale(vec: SMAXVecE
             dead = avail[..., :4].sum(-1) == 0  # a dead agent has no move actions
             assert np.all(avail[dead] == np.eye(8, dtype=np.int64)[NOOP_ACTION])
             rewards, terminated, infos = vec.step(focus_fire(avail), active)
+            assert np.all((vec.get_state() >= 0) & (vec.get_state() <= 1))
             assert np.all(rewards >= -1e-6)
             returns += rewards
             steps += 1

@@ -13,7 +13,8 @@ from envs.multiagentenv import EnvInfo
 from learners import REGISTRY as learner_REGISTRY
 
 N, A, O, S, LIMIT = 2, 3, 4, 5, 6
-INFO = EnvInfo(n_agents=N, n_actions=A, obs_shape=O, state_shape=S, episode_limit=LIMIT, backend="matrix", noop_action=None)
+INFO = EnvInfo(n_agents=N, n_actions=A, obs_shape=O, state_shape=S, episode_limit=LIMIT,
+               backend="matrix", noop_action=None)
 SCHEME = {
     "state": {"vshape": S},
     "obs": {"vshape": O, "group": "agents"},
@@ -55,7 +56,8 @@ def make_learner(kind: str, seed: int = 0, **overrides):
                         critic_hidden_dim=8, epochs=2, **common)
     cfg.env_info = INFO
     mac = mac_REGISTRY[cfg.mac](SCHEME, GROUPS, cfg)
-    return learner_REGISTRY[cfg.learner](mac, EpisodeBatch(SCHEME, GROUPS, 1, 1, preprocess=PREPROCESS).scheme, None, cfg)
+    full_scheme = EpisodeBatch(SCHEME, GROUPS, 1, 1, preprocess=PREPROCESS).scheme
+    return learner_REGISTRY[cfg.learner](mac, full_scheme, None, cfg)
 
 
 def networks(learner):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from search import SearchResult, policy_target_marginals, select_action_eval, select_action_train
+from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 
 def make_result(visits: list[list[int]], actions: Tensor | None = None) -> SearchResult:

@@ -4,10 +4,20 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import pytest
 import torch
 from torch import Tensor
 
 from search import ModelOutput
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP barriers stalling on a shared 2-core box."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 class LinearToyModel:

@@ -46,7 +46,13 @@ def read_yaml(kind: str, name: str) -> dict:
             + f" (available: {', '.join(options)})"
         )
     with open(path) as f:
-        return yaml.safe_load(f) or {}
+        data = yaml.safe_load(f) or {}
+    parent = data.pop("extends", None)
+    if parent is not None:  # an ablation file states only what it changes
+        if parent == name:
+            raise ConfigError(f"{path} extends itself")
+        data = recursive_update(read_yaml(kind, parent), data)
+    return data
 
 
 def load_layers(alg: str, env: str) -> dict:

@@ -82,7 +82,8 @@ class BasicMAC:
             parts.append(last.to(device))
         if self.args.obs_agent_id:
             parts.append(torch.eye(self.n_agents, device=device).expand(bs, -1, -1))
-        return torch.cat([p.reshape(bs, self.n_agents, -1).float() for p in parts], dim=-1).reshape(bs * self.n_agents, -1)
+        inputs = torch.cat([p.reshape(bs, self.n_agents, -1).float() for p in parts], dim=-1)
+        return inputs.reshape(bs * self.n_agents, -1)
 
     # ----------------------------------------------------------- hooks
     def extra_scheme(self) -> dict:

@@ -7,8 +7,8 @@ What we add to `HeuristicEnemySMAX` to make it SMAC-like:
 - `battle_won` (all enemies dead and an ally alive), dead-unit counts and SMAC's stats counters;
 - `obs_last_action` appends the one-hot last actions of *all* agents to every agent's observation
   (SMAC puts them in the ally features instead), `state_last_action` appends them to the state;
-- state positions divided by the map size, so that every state feature lies in [0, 1]
-  (SMAX's raw world state holds positions in 0..32; SMAC's state is normalised);
+- every state feature scaled into [0, 1] as in SMAC (SMAX's raw world state holds positions in
+  0..32, unit type indices, and weapon cooldowns that decrease without bound), same layout;
 - a time-out is terminal; with `continuing_episode` it also sets `info["episode_limit"] = True`.
 Inactive envs are frozen with `jnp.where` on the active mask, so their state, keys, observations
 and masks stay exactly as they were.
@@ -33,6 +33,7 @@ from envs.stats import BattleStats
 from envs.vec_env import VecEnv
 
 NOOP_ACTION = 4  # SMAX's "stop": the only action a dead agent has
+OUT_FIELDS = ("reward", "done", "won", "draw", "timeout", "dead_allies", "dead_enemies")
 _JAX_CONFIGURED = False
 
 
@@ -121,13 +122,24 @@ class _SMAXCore:
         agents = env.agents
         n, n_act = self.n_agents, self.n_actions
         n_units = env.num_allies + env.num_enemies
-        pos_scale = jnp.ones((n_units, len(env.own_features)), jnp.float32)
-        pos_scale = pos_scale.at[:, 1].set(1.0 / env.map_width).at[:, 2].set(1.0 / env.map_height)
-        pos_scale = jnp.concatenate([pos_scale.reshape(-1), jnp.ones((2 * n_units,), jnp.float32)])
+        n_feat = len(env.own_features)
+        max_type = float(len(env.unit_type_names) - 1)
+
+        def normalised_state(world_state: jax.Array, st: Any) -> jax.Array:
+            """SMAX's world state with every feature in [0, 1]: positions / map size, weapon
+            cooldown / the unit type's cooldown (SMAX's raw value decreases without bound),
+            unit type indices / the largest index. Same layout and size as SMAX's."""
+            units = world_state[: n_units * n_feat].reshape(n_units, n_feat)
+            types = st.state.unit_types
+            cooldown = jnp.clip(st.state.unit_weapon_cooldowns / env.unit_type_weapon_cooldowns[types], 0.0, 1.0)
+            units = units.at[:, 1].divide(env.map_width).at[:, 2].divide(env.map_height)
+            units = units.at[:, 3].set(cooldown * st.state.unit_alive)
+            teams = world_state[n_units * n_feat : n_units * (n_feat + 1)]
+            return jnp.concatenate([units.reshape(-1), teams, types.astype(jnp.float32) / max_type])
 
         def observe(obs: dict, st: Any, last: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             agent_obs = jnp.stack([obs[a] for a in agents]).astype(jnp.float32)
-            state = obs["world_state"].astype(jnp.float32) * pos_scale
+            state = normalised_state(obs["world_state"].astype(jnp.float32), st)
             flat_last = last.reshape(-1)
             if key.obs_last_action:
                 agent_obs = jnp.concatenate([agent_obs, jnp.broadcast_to(flat_last, (n, n * n_act))], axis=1)
@@ -137,20 +149,33 @@ class _SMAXCore:
             avail = jnp.stack([avail_d[a] for a in agents]).astype(jnp.int32)
             return agent_obs, state, avail
 
-        def reset_one(rng: jax.Array) -> dict:
+        def pack(carry: dict, out: jax.Array) -> jax.Array:
+            # Everything the host reads after a call, as one float32 vector per env: a single
+            # device->host transfer instead of one per array (the numbers are small integers or
+            # float32 already, so nothing is lost).
+            parts = [carry["obs"].reshape(-1), carry["state"], carry["avail"].reshape(-1).astype(jnp.float32), out]
+            return jnp.concatenate(parts)
+
+        def strong(carry: dict) -> dict:
+            # Reset and step must return identical types (weak types included), else the first
+            # step after a reset retraces and compiles the step a second time.
+            return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), carry)
+
+        def reset_one(rng: jax.Array) -> tuple[dict, jax.Array]:
             rng, sub = jax.random.split(rng)
             obs, st = env.reset(sub)
             last = jnp.zeros((n, n_act), jnp.float32)
             agent_obs, state, avail = observe(obs, st, last)
-            return {"rng": rng, "env": st, "last": last, "obs": agent_obs, "state": state, "avail": avail}
+            carry = strong({"rng": rng, "env": st, "last": last, "obs": agent_obs, "state": state, "avail": avail})
+            return carry, pack(carry, jnp.zeros((len(OUT_FIELDS),), jnp.float32))
 
-        def step_one(carry: dict, actions: jax.Array, active: jax.Array) -> tuple[dict, dict]:
+        def step_one(carry: dict, actions: jax.Array, active: jax.Array) -> tuple[dict, jax.Array]:
             rng, sub = jax.random.split(carry["rng"])
             obs, st, rewards, _, _ = env.step_env(sub, carry["env"], {a: actions[i] for i, a in enumerate(agents)})
             last = jax.nn.one_hot(actions, n_act, dtype=jnp.float32)
             agent_obs, state, avail = observe(obs, st, last)
             new = {"rng": rng, "env": st, "last": last, "obs": agent_obs, "state": state, "avail": avail}
-            carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
+            carry = strong(jax.tree.map(lambda x, y: jnp.where(active, x, y), new, carry))
             alive = st.state.unit_alive
             allies_dead = ~jnp.any(alive[:n])
             enemies_dead = ~jnp.any(alive[n:])
@@ -158,18 +183,20 @@ class _SMAXCore:
             # late), so the episode end is recomputed here with SMAC's rule.
             done = allies_dead | enemies_dead | (st.state.step >= key.episode_limit)
             out = {
-                "reward": jnp.where(active, rewards[agents[0]] * self.reward_factor, 0.0).astype(jnp.float32),
-                "done": active & done,
-                "won": active & enemies_dead & ~allies_dead,
-                "draw": active & enemies_dead & allies_dead,
-                "timeout": active & done & ~allies_dead & ~enemies_dead,
+                "reward": rewards[agents[0]] * self.reward_factor,
+                "done": done,
+                "won": enemies_dead & ~allies_dead,
+                "draw": enemies_dead & allies_dead,
+                "timeout": done & ~allies_dead & ~enemies_dead,
                 "dead_allies": jnp.sum(~alive[:n]),
                 "dead_enemies": jnp.sum(~alive[n:]),
             }
-            return carry, out
+            out_vec = jnp.stack([jnp.asarray(out[f], jnp.float32) for f in OUT_FIELDS]) * active
+            return carry, pack(carry, out_vec)
 
         self.reset = jax.jit(jax.vmap(reset_one))
         self.step = jax.jit(jax.vmap(step_one))
+        self.sizes = (n * self.obs_shape, self.state_shape, n * n_act, len(OUT_FIELDS))
         self.seed_keys = jax.vmap(jax.random.PRNGKey)
 
 
@@ -224,23 +251,23 @@ class SMAXVecEnv(VecEnv):
         if seeds is not None and len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} environments")
         keys = self._keys_from_seeds(seeds) if seeds is not None else self._carry["rng"]
-        self._carry = self._core.reset(keys)
-        self._pull()
+        self._carry, packed = self._core.reset(keys)
+        self._unpack(packed)
 
-    def _pull(self) -> None:
-        """One device->host transfer of what the runner reads; np.array makes writable copies."""
-        import jax
-
-        obs, state, avail = jax.device_get((self._carry["obs"], self._carry["state"], self._carry["avail"]))
-        self._obs = np.array(obs, dtype=np.float32)
-        self._state = np.array(state, dtype=np.float32)
-        self._avail = np.array(avail, dtype=np.int64)
+    def _unpack(self, packed: Any) -> dict[str, np.ndarray]:
+        """Splits the packed host copy into writable obs/state/avail arrays and the step outputs."""
+        flat = np.asarray(packed)
+        n_obs, n_state, n_avail, _ = self._core.sizes
+        info = self._info
+        self._obs = flat[:, :n_obs].reshape(self.num_envs, info.n_agents, info.obs_shape).copy()
+        self._state = flat[:, n_obs:n_obs + n_state].copy()
+        end = n_obs + n_state + n_avail
+        self._avail = flat[:, n_obs + n_state:end].reshape(self.num_envs, info.n_agents, info.n_actions).astype(np.int64)
+        return {f: flat[:, end + i] for i, f in enumerate(OUT_FIELDS)}
 
     def step(
         self, actions: np.ndarray, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        import jax
-
         actions = np.asarray(actions)
         active = np.asarray(active, dtype=bool)
         expected = (self.num_envs, self._info.n_agents)
@@ -256,9 +283,8 @@ class SMAXVecEnv(VecEnv):
             b, i = map(int, np.argwhere(bad)[0])
             raise ValueError(f"env {b}, agent {i}: action {int(act[b, i])} is not available "
                              f"(avail {self._avail[b, i].tolist()})")
-        self._carry, out = self._core.step(self._carry, act, active)
-        out = jax.device_get(out)
-        self._pull()
+        self._carry, packed = self._core.step(self._carry, act, active)
+        out = self._unpack(packed)
         rewards = np.array(out["reward"], dtype=np.float32)
         terminated = np.array(out["done"], dtype=bool)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]

@@ -67,7 +67,8 @@ class PPOLearner(BaselineLearner):
             log_pi = torch.log(gather_actions(pi, tr.actions).clamp_min(1e-10))
             ratio = torch.exp(log_pi - old_log_pi)
             entropy = masked_mean(policy_entropy(pi), tr.mask)
-            pg_loss = masked_mean(ppo_clip_loss(ratio, advantages, args.eps_clip), tr.mask) - args.entropy_coef * entropy
+            surrogate = masked_mean(ppo_clip_loss(ratio, advantages, args.eps_clip), tr.mask)
+            pg_loss = surrogate - args.entropy_coef * entropy
 
             values_now = self.critic(tr.batch)[:, :-1]
             critic_loss = masked_mean(value_error(values_now - returns, args.huber_delta), tr.mask)

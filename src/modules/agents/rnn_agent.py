@@ -16,7 +16,8 @@ class RNNAgent(nn.Module):
         self.hidden_dim = args.hidden_dim
         self.use_rnn = args.use_rnn
         self.fc1 = nn.Linear(input_shape, self.hidden_dim)
-        self.rnn = nn.GRUCell(self.hidden_dim, self.hidden_dim) if self.use_rnn else nn.Linear(self.hidden_dim, self.hidden_dim)
+        hidden = self.hidden_dim
+        self.rnn = nn.GRUCell(hidden, hidden) if self.use_rnn else nn.Linear(hidden, hidden)
         self.fc2 = nn.Linear(self.hidden_dim, args.env_info.n_actions)
 
     def init_hidden(self) -> torch.Tensor:

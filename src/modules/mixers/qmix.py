@@ -23,8 +23,9 @@ class QMixer(nn.Module):
         self.n_agents = args.env_info.n_agents
         self.state_dim = int(args.env_info.state_shape)
         self.embed_dim = args.mixing_embed_dim
-        self.hyper_w1 = _hypernet(self.state_dim, self.embed_dim * self.n_agents, args.hypernet_layers, args.hypernet_embed)
-        self.hyper_w2 = _hypernet(self.state_dim, self.embed_dim, args.hypernet_layers, args.hypernet_embed)
+        layers, embed = args.hypernet_layers, args.hypernet_embed
+        self.hyper_w1 = _hypernet(self.state_dim, self.embed_dim * self.n_agents, layers, embed)
+        self.hyper_w2 = _hypernet(self.state_dim, self.embed_dim, layers, embed)
         self.hyper_b1 = nn.Linear(self.state_dim, self.embed_dim)
         self.hyper_v = nn.Sequential(nn.Linear(self.state_dim, self.embed_dim), nn.ReLU(), nn.Linear(self.embed_dim, 1))
 
