@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--cuda-graph", action="store_true", help="capture one simulation in a CUDA graph")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for model calls and a bf16 latent pool")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave default)")
+    parser.add_argument("--tree-threads", type=int, default=0, help="threads for tree ops on cpu (0: same as model)")
     parser.add_argument("--max-depth", type=int, default=SearchConfig.max_depth)
     parser.add_argument("--json", type=str, default="")
     args = parser.parse_args()
@@ -172,6 +173,7 @@ def main() -> None:
     n_agents, obs_dim, n_actions = 3, 75, 8
     cfg = SearchConfig(num_simulations=100, num_sampled_actions=10, max_depth=args.max_depth,
                        use_cuda_graph=args.cuda_graph, autocast_bf16=args.bf16,
+                       tree_threads=args.tree_threads or None,
                        latent_dtype=torch.bfloat16 if args.bf16 else torch.float32)
     batches = [int(b) for b in args.batch_sizes.split(",")]
     if args.quick and device.type == "cpu":
@@ -179,7 +181,7 @@ def main() -> None:
     repeats = 1 if args.quick else 2
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"cuda_graph {args.cuda_graph}, bf16 {args.bf16}, N_sim {cfg.num_simulations}, K {cfg.num_sampled_actions}, "
-          f"max_depth {cfg.max_depth}")
+          f"max_depth {cfg.max_depth}, tree_threads {cfg.tree_threads}")
     try:
         import mctx  # noqa: F401
         print("mctx installed: comparison not implemented in this script")

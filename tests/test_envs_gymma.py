@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from envs import EnvInfo, GymmaArgs, SerialVecEnv, make_env, make_vec_env
 
 LBF = {"key": "lbforaging:Foraging-8x8-2p-3f-v3", "time_limit": 25}
+RWARE = {"key": "rware:rware-tiny-2ag-v2", "time_limit": 70}
 MPE = {"key": "mpe2:simple_spread_v3", "time_limit": 10}
 
 
@@ -49,6 +50,16 @@ def test_lbforaging_seeding_is_deterministic() -> None:
     a.reset(seed=9)
     b.reset(seed=9)
     assert np.array_equal(a.get_obs(), b.get_obs())
+
+
+def test_time_limit_overrides_the_env_own_cap() -> None:
+    """lbforaging ends at 50 steps and rware at 500 by themselves; time_limit replaces both."""
+    for args in [{**LBF, "time_limit": 70}, RWARE]:
+        env = make_env("gymma", {**args, "continuing_episode": True}, seed=0)
+        for t in range(70):  # action 0 is a no-op in both: nothing is ever collected or delivered
+            _, terminated, info = env.step(np.zeros(2, dtype=np.int64))
+            assert terminated == (t == 69)
+        assert info == {"episode_limit": True}
 
 
 def test_mpe2_simple_spread_contract_and_time_limit() -> None:

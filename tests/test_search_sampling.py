@@ -19,7 +19,7 @@ def test_inverse_cdf_never_draws_zero_mass_actions() -> None:
 
 def test_merge_duplicates_keeps_draw_order() -> None:
     draws = torch.tensor([[[2, 1], [0, 0], [2, 1], [1, 1], [0, 0], [2, 1]]])
-    order, counts, unique = merge_duplicates(draws)
+    order, counts, unique = merge_duplicates(draws, 3)
     assert unique.tolist() == [3]
     assert order[0, :3].tolist() == [0, 1, 3]
     assert counts[0].tolist() == [3, 2, 3, 1, 2, 3]

@@ -154,3 +154,12 @@ def search_override(seed: int):
     result = SampledMCTS(cfg).search(model, obs, torch.ones(6, N, A), torch.ones(6, N, dtype=torch.bool),
                                      torch.Generator().manual_seed(seed), add_noise=False, return_tree=True)
     return cfg, result
+
+
+def test_static_graph_step_equals_trimmed_step() -> None:
+    """use_cuda_graph on CPU runs the capture-shaped step (full extents) eagerly: same search."""
+    _, trimmed = search(sims=30, seed=9)
+    _, static = search(sims=30, seed=9, use_cuda_graph=True)
+    for name in ("parent", "slot", "child_action", "child_visits", "visits"):
+        assert torch.equal(getattr(trimmed.tree, name), getattr(static.tree, name))
+    torch.testing.assert_close(trimmed.tree.value, static.tree.value)

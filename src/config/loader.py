@@ -75,9 +75,18 @@ def apply_dotted_updates(config: dict, updates: dict[str, Any]) -> dict:
     return recursive_update(config, nested)
 
 
+def closest(key: str, options: list[str]) -> str | None:
+    """The most similar option, or one the key extends or abbreviates (`lr_rate` -> `lr`)."""
+    hint = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+    if hint:
+        return hint[0]
+    related = [o for o in options if key.startswith(o + "_") or o.startswith(key)]
+    return max(related, key=len) if related else None
+
+
 def _suggest(key: str, model: type[BaseModel]) -> str:
-    hint = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
-    return f"; did you mean '{hint[0]}'?" if hint else ""
+    hint = closest(key, list(model.model_fields))
+    return f"; did you mean '{hint}'?" if hint else ""
 
 
 def format_validation_error(err: ValidationError, model: type[BaseModel], prefix: str = "") -> str:

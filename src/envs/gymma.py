@@ -8,7 +8,8 @@ Conventions (as epymarl's gymma with a common reward):
 - n_actions is the largest agent action space; actions beyond an agent's own space are masked,
   and an env-provided `action_mask` (pettingzoo dict observations) is used when present;
 - `time_limit` caps the episode; reaching it is a time-out (terminal, or `info["episode_limit"]`
-  with `continuing_episode`). A pettingzoo env gets `max_cycles=time_limit` unless `env_kwargs` set it.
+  with `continuing_episode`). The env's own cap is set to `time_limit` unless `env_kwargs` set it:
+  pettingzoo `max_cycles`, lbforaging `max_episode_steps`, rware `max_steps`.
 """
 from __future__ import annotations
 
@@ -39,6 +40,24 @@ def _pettingzoo_module(key: str) -> Any | None:
     return mod if hasattr(mod, "parallel_env") else None
 
 
+def _make_gymnasium(args: GymmaArgs) -> Any:
+    """gymnasium.make with the env's own step cap (lbforaging `max_episode_steps`, rware
+    `max_steps`) set to `time_limit`, so that it neither ends episodes early nor runs past ours."""
+    import dataclasses
+
+    import gymnasium
+
+    module, _, env_id = args.key.partition(":")
+    importlib.import_module(module)  # registers the module's env ids
+    spec = gymnasium.spec(env_id)
+    kwargs = dict(spec.kwargs)
+    for cap in ("max_episode_steps", "max_steps"):
+        if cap in kwargs:
+            kwargs[cap] = args.time_limit
+    kwargs.update(args.env_kwargs)
+    return gymnasium.make(dataclasses.replace(spec, kwargs=kwargs), disable_env_checker=True)
+
+
 class GymmaEnv(MultiAgentEnv):
     """One gymnasium or pettingzoo-parallel multi-agent env behind our interface."""
 
@@ -53,10 +72,8 @@ class GymmaEnv(MultiAgentEnv):
             self._agents: list[Any] = list(self._pz.possible_agents)
             sizes = [int(self._pz.action_space(a).n) for a in self._agents]
         else:
-            import gymnasium
-
             self._pz = None
-            self._gym = gymnasium.make(args.key, disable_env_checker=True, **args.env_kwargs)
+            self._gym = _make_gymnasium(args)
             self._agents = list(range(len(self._gym.action_space)))
             sizes = [int(space.n) for space in self._gym.action_space]
         self._n = len(self._agents)

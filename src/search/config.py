@@ -28,13 +28,13 @@ class SearchConfig:
     sampling_temperature: float = 1.0      # beta = pi^(1/tau); tau=1 makes the pUCT prior == beta_hat
     root_legal_floor: float = 1e-4         # mass added to every legal root action before sampling
     min_max_delta: float = 0.01            # lower bound of (max - min) in the value normalisation
-    tie_break_scale: float = 1e-6          # scores closer than this are ties, broken by random keys
     root_round_robin: bool = True          # first #children simulations visit each root child once
     max_depth: int = 16                    # depth cap; see mcts.py for the overflow rule
     latent_dtype: torch.dtype = torch.float32   # latent pool dtype (bf16 halves its memory)
     value_dtype: torch.dtype = torch.float32    # OS(lambda) keys and sums (float64 for exactness checks)
     autocast_bf16: bool = False            # run model calls under bf16 autocast
     use_cuda_graph: bool = False           # capture one simulation in a CUDA graph (cuda only)
+    tree_threads: int | None = None        # CPU intra-op threads for tree ops (model calls keep the caller's)
 
     def __post_init__(self) -> None:
         if self.num_simulations < 1 or self.num_sampled_actions < 1:

@@ -11,6 +11,7 @@ eqs. 5-7 over the stored tree. The model output for that root in that simulation
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -54,6 +55,7 @@ class SampledMCTS:
     def __init__(self, config: SearchConfig) -> None:
         self.config = config
         self._latent_model_dtype = torch.float32
+        self._caller_threads = torch.get_num_threads()
         self._graphs: dict[tuple, _GraphCache] = {}
 
     def clear_cache(self) -> None:
@@ -86,7 +88,8 @@ class SampledMCTS:
             if use_graph:
                 state = self._search_graphed(model, root, legal, agent_mask, generator, noise_on)
             else:
-                state = self._search_eager(model, root, legal, agent_mask, generator, noise_on)
+                with self._tree_threads():
+                    state = self._search_eager(model, root, legal, agent_mask, generator, noise_on)
             return read_result(state, cfg.num_nodes, return_tree)
 
     # ------------------------------------------------------------------ drivers
@@ -100,10 +103,11 @@ class SampledMCTS:
         for s in range(cfg.num_simulations):
             sim.fill_(s)
             uniforms = self._draw_uniforms(state, generator)
-            extent_nodes = s + 1
-            reachable_depth = min(s + 1, cfg.max_depth)
-            self._simulate(state, consts, model, agent_mask, sim, uniforms, extent_nodes,
-                           reachable_depth + 1, min(s, cfg.max_depth))
+            if cfg.use_cuda_graph:          # off-GPU fallback: the graph's static full-size step
+                extents = (cfg.num_nodes, cfg.max_depth + 1, cfg.max_depth)
+            else:                           # only the part of the tree that can be non-empty yet
+                extents = (s + 1, min(s + 1, cfg.max_depth) + 1, min(s, cfg.max_depth))
+            self._simulate(state, consts, model, agent_mask, sim, uniforms, *extents)
         return state
 
     def _search_graphed(self, model: SearchModel, root: ModelOutput, legal: Tensor, agent_mask: Tensor,
@@ -136,8 +140,16 @@ class SampledMCTS:
                 step()                                    # simulation 0, eagerly, doubles as warm-up
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                step()                                    # recorded, not executed
+            try:
+                with torch.cuda.graph(graph):
+                    step()                                # recorded, not executed
+            except RuntimeError as error:                 # e.g. a model that syncs with the host
+                warnings.warn(f"CUDA-graph capture failed, searching eagerly: {error}", stacklevel=3)
+                for s in range(1, cfg.num_simulations):
+                    cache.sim.fill_(s)
+                    cache.uniforms.copy_(self._draw_uniforms(state, generator))
+                    step()
+                return state
             cache.graph = graph
             self._graphs[key] = cache
             first = 1
@@ -162,7 +174,7 @@ class SampledMCTS:
                           torch.arange(state.batch_size, device=device))
 
     def _draw_uniforms(self, state: TreeState, generator: torch.Generator) -> Tensor:
-        """[B, N*K + K]: inverse-CDF uniforms for K draws per agent, then K tie-break keys."""
+        """[B, N*K + K]: inverse-CDF uniforms for K draws per agent, then K keys for the tie-break ranks."""
         batch, k, n_agents = state.child_action.shape[0], state.child_action.shape[2], state.child_action.shape[3]
         draw = torch.rand(batch, (n_agents + 1) * k, generator=generator, device=generator.device)
         return draw.to(state.parent.device, non_blocking=True)
@@ -175,9 +187,30 @@ class SampledMCTS:
         else:
             yield
 
+    @contextlib.contextmanager
+    def _tree_threads(self) -> Iterator[None]:
+        """Small tree tensors run best single-threaded on a shared CPU; restored afterwards."""
+        self._caller_threads = torch.get_num_threads()
+        if self.config.tree_threads is None:
+            yield
+            return
+        torch.set_num_threads(self.config.tree_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(self._caller_threads)
+
     def _call(self, fn, device: torch.device) -> ModelOutput:
-        with self._autocast(device):
-            return fn()
+        """A model call under the caller's thread count and the configured autocast."""
+        switch = self.config.tree_threads is not None and device.type == "cpu"
+        if switch:
+            torch.set_num_threads(self._caller_threads)
+        try:
+            with self._autocast(device):
+                return fn()
+        finally:
+            if switch:
+                torch.set_num_threads(self.config.tree_threads)
 
     def _prepare_root(self, state: TreeState, root: ModelOutput, legal: Tensor, generator: torch.Generator,
                       noise_on: bool) -> None:
@@ -216,12 +249,15 @@ class SampledMCTS:
     def _write_children(self, state: TreeState, node: Tensor, children: SampledChildren, tie_uniforms: Tensor) -> None:
         """Fill the child table row of ``node`` ([1] index tensor) for all roots."""
         dtype = self.config.value_dtype
-        ninf = torch.full((), float("-inf"), device=node.device, dtype=dtype)
-        tie = torch.where(children.valid, tie_uniforms.to(dtype) * self.config.tie_break_scale, ninf)
+        tie = torch.where(children.valid, torch.zeros((), device=node.device, dtype=dtype),
+                          torch.full((), float("-inf"), device=node.device, dtype=dtype))
+        slot_of_rank = torch.argsort(tie_uniforms, dim=-1)
+        rank = torch.argsort(slot_of_rank, dim=-1)
         prior = children.prior.to(dtype)
         rows = (
             (state.child_action, children.actions.to(torch.int16)), (state.child_valid, children.valid),
             (state.child_prior, prior), (state.child_prior_over_visits, prior), (state.child_tie, tie),
+            (state.child_rank, rank.to(state.child_rank.dtype)), (state.child_slot_of_rank, slot_of_rank),
             (state.child_beta_hat, children.beta_hat.to(dtype)), (state.child_log_beta, children.log_beta.to(dtype)),
             (state.child_log_pi, children.log_pi.to(dtype)),
         )
@@ -276,7 +312,7 @@ class SampledMCTS:
         disc_pow = parent_pow * gamma
         key = disc_return + disc_pow * value
         depth_ids = torch.arange(state.ancestor_t.shape[1], device=sim.device)
-        ancestors = state.ancestor_t.gather(2, parent.view(-1, 1, 1).expand(-1, depth_ids.shape[0], 1)).squeeze(2)
+        ancestors = state.ancestor_t.gather(2, parent.view(-1, 1, 1).expand(-1, depth_ids.shape[0], 1)).squeeze(2).long()
         ancestors = torch.where(depth_ids.unsqueeze(0) == depth.unsqueeze(1), node, ancestors)
 
         in_top = insert_leaf(state, ancestors[:, :extent_depths], depth, key, extent_nodes, extent_depths,
@@ -287,7 +323,7 @@ class SampledMCTS:
             table.index_copy_(1, node, column.unsqueeze(1))
         linked = torch.where(overflow, leaf, node)          # a revisit keeps the slot pointing at u
         state.child_node.view(-1).scatter_(0, flat_parent * k + slot, linked)
-        state.ancestor_t.index_copy_(2, node, ancestors.unsqueeze(2))
+        state.ancestor_t.index_copy_(2, node, ancestors.to(state.ancestor_t.dtype).unsqueeze(2))
         state.in_top_t[:, :extent_depths].index_copy_(2, node, in_top.unsqueeze(2))
         self._backup(state, ancestors[:, :extent_depths], depth, k)
 
@@ -299,7 +335,7 @@ class SampledMCTS:
         j = torch.arange(path.shape[1], device=path.device)
         live = j.unsqueeze(0) <= leaf_depth.unsqueeze(1)
         flat = (torch.arange(batch, device=path.device).unsqueeze(1) * n_cols + path).view(-1)
-        take = lambda t: t.view(-1)[flat].view(batch, -1)  # noqa: E731
+        take = lambda t: t.view(-1).index_select(0, flat).view(batch, -1)  # noqa: E731
         zero = torch.zeros((), device=path.device, dtype=cfg.value_dtype)
 
         visits = take(state.visits) + live.to(zero.dtype)
@@ -318,8 +354,8 @@ class SampledMCTS:
         edge_parent = torch.where(is_edge, parents, dummy)
         edge = ((torch.arange(batch, device=path.device).unsqueeze(1) * n_cols + edge_parent) * k
                 + torch.where(is_edge, take(state.slot), 0)).view(-1)
-        child_visits = state.child_visits.view(-1)[edge] + 1.0
-        prior = state.child_prior.view(-1)[edge]
+        child_visits = state.child_visits.view(-1).index_select(0, edge) + 1.0
+        prior = state.child_prior.view(-1).index_select(0, edge)
         state.child_visits.view(-1).scatter_(0, edge, child_visits)
         state.child_q.view(-1).scatter_(0, edge, q.view(-1))
         state.child_advantage.view(-1).scatter_(0, edge, advantage.view(-1))

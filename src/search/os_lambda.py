@@ -60,29 +60,27 @@ def insert_leaf(
     rel_depth = (leaf_depth.unsqueeze(1) - j).clamp(min=0)                            # [B, J]
 
     # Candidates: existing nodes at the leaf's depth below the same depth-j ancestor.
-    same_set = (state.ancestor_t[:, :extent_depths, :extent_nodes] == ancestors.unsqueeze(-1)) & (
-        state.depth[:, :extent_nodes] == leaf_depth.unsqueeze(1)
-    ).unsqueeze(1)
-    in_top = state.in_top_t[:, :extent_depths, :extent_nodes]
-    keys = state.key[:, :extent_nodes].unsqueeze(1)
-    inf = torch.full((), float("inf"), device=device, dtype=keys.dtype)
-    top_min, top_arg = torch.where(same_set & in_top, keys, inf).min(-1)
-    bottom_max, bottom_arg = torch.where(same_set & ~in_top, keys, -inf).max(-1)
+    same_set = (state.ancestor_t[:, :extent_depths, :extent_nodes] == ancestors.to(state.ancestor_t.dtype).unsqueeze(-1)) \
+        & (state.depth[:, :extent_nodes] == leaf_depth.unsqueeze(1)).unsqueeze(1)
+    top_candidates = same_set & state.in_top_t[:, :extent_depths, :extent_nodes]
+    bottom_candidates = same_set ^ top_candidates
+    top_min, top_arg = masked_extreme(state, top_candidates, extent_nodes, largest=False)
+    bottom_max, bottom_arg = masked_extreme(state, bottom_candidates, extent_nodes, largest=True)
 
     stat_index = ((torch.arange(batch, device=device).unsqueeze(1) * (dummy + 1) + ancestors)
                   * lam_pow.shape[0] + rel_depth).view(-1)
-    old_count = state.set_count.view(-1)[stat_index].view(batch, -1)
-    old_top = state.top_count.view(-1)[stat_index].view(batch, -1)
-    old_sum = state.top_sum.view(-1)[stat_index].view(batch, -1)
+    old_count = state.set_count.view(-1).index_select(0, stat_index).view(batch, -1)
+    old_top = state.top_count.view(-1).index_select(0, stat_index).view(batch, -1)
+    old_sum = state.top_sum.view(-1).index_select(0, stat_index).view(batch, -1)
     new_count = (old_count + 1).clamp(max=size_table.shape[0] - 1)
-    new_top = size_table[new_count]
+    new_top = size_table.index_select(0, new_count.view(-1)).view(batch, -1)
 
     key = leaf_key.unsqueeze(1)
     grows = new_top > old_top
     grow_take_new = grows & (key >= bottom_max)          # empty bottom: bottom_max = -inf
     grow_promote = grows & ~grow_take_new                # best bottom key joins, leaf goes below
     swap_in = ~grows & (key >= top_min)                  # leaf replaces the smallest top key
-    zero = torch.zeros((), device=device, dtype=keys.dtype)
+    zero = torch.zeros((), device=device, dtype=leaf_key.dtype)
     delta = torch.where(grow_take_new, key, torch.where(grow_promote, bottom_max,
                         torch.where(swap_in, key - top_min, zero)))
     delta = torch.where(live, delta, zero)
@@ -99,13 +97,22 @@ def insert_leaf(
     state.top_count.view(-1).scatter_(0, stat_index, (old_top + delta_top).view(-1))
     state.top_sum.view(-1).scatter_(0, stat_index, (old_sum + delta).view(-1))
 
-    weight = lam_pow[rel_depth]
+    weight = lam_pow.index_select(0, rel_depth.view(-1)).view(batch, -1)
     node_index = (torch.arange(batch, device=device).unsqueeze(1) * (dummy + 1) + ancestors).view(-1)
-    ws = state.weighted_sum.view(-1)[node_index].view(batch, -1) + weight * delta
-    wc = state.weighted_count.view(-1)[node_index].view(batch, -1) + weight * delta_top.to(weight.dtype)
+    ws = state.weighted_sum.view(-1).index_select(0, node_index).view(batch, -1) + weight * delta
+    wc = state.weighted_count.view(-1).index_select(0, node_index).view(batch, -1) + weight * delta_top.to(weight.dtype)
     state.weighted_sum.view(-1).scatter_(0, node_index, ws.view(-1))
     state.weighted_count.view(-1).scatter_(0, node_index, wc.view(-1))
     return leaf_in_top
+
+
+def masked_extreme(state: TreeState, candidates: Tensor, extent_nodes: int, largest: bool) -> tuple[Tensor, Tensor]:
+    """(key, node) of the largest/smallest candidate per (root, ancestor depth) [B, J];
+    an empty set gives -inf/+inf (its index is then unused)."""
+    keys = state.key[:, :extent_nodes].unsqueeze(1)
+    fill = torch.full((), float("-inf") if largest else float("inf"), device=keys.device, dtype=keys.dtype)
+    masked = torch.where(candidates, keys, fill)
+    return masked.max(-1) if largest else masked.min(-1)
 
 
 def extent_depths_total(state: TreeState) -> int:

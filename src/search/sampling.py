@@ -74,7 +74,16 @@ def inverse_cdf_sample(probs: Tensor, uniforms: Tensor) -> Tensor:
     return idx.clamp_(max=probs.shape[-1] - 1)
 
 
-def merge_duplicates(draws: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def joint_codes(draws: Tensor, n_actions: int) -> Tensor | None:
+    """Exact integer code of each joint action when A**N fits in int64, else None (compare tuples)."""
+    n_agents = draws.shape[-1]
+    if n_actions ** n_agents >= 2**62:
+        return None
+    radix = n_actions ** torch.arange(n_agents, device=draws.device)       # a kernel, not a host copy
+    return (draws * radix).sum(-1)
+
+
+def merge_duplicates(draws: Tensor, n_actions: int) -> tuple[Tensor, Tensor, Tensor]:
     """(order, counts, num_unique) for draws [B, K, N].
 
     ``order`` puts the first occurrence of each distinct joint action first, in draw order, so the
@@ -82,7 +91,11 @@ def merge_duplicates(draws: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     draw k. Joint actions are compared element-wise (no hash key that could overflow).
     """
     k = draws.shape[1]
-    equal = (draws.unsqueeze(2) == draws.unsqueeze(1)).all(-1)                      # [B, K, K]
+    codes = joint_codes(draws, n_actions)
+    if codes is None:
+        equal = (draws.unsqueeze(2) == draws.unsqueeze(1)).all(-1)                  # [B, K, K]
+    else:
+        equal = codes.unsqueeze(2) == codes.unsqueeze(1)
     earlier = torch.ones(k, k, dtype=torch.bool, device=draws.device).tril(-1)
     is_first = ~(equal & earlier).any(-1)
     counts = equal.sum(-1)
@@ -98,7 +111,7 @@ def sample_children(pi: Tensor, beta: Tensor, uniforms: Tensor) -> SampledChildr
     log_beta = torch.log(beta).gather(2, draws).sum(1)                             # [B, K]
     log_pi = torch.log(pi).gather(2, draws).sum(1)
     draws = draws.transpose(1, 2)                                                  # [B, K, N]
-    order, counts, num_unique = merge_duplicates(draws)
+    order, counts, num_unique = merge_duplicates(draws, beta.shape[-1])
     actions = draws.gather(1, order.unsqueeze(-1).expand(batch, k, n_agents))
     valid = torch.arange(k, device=beta.device).unsqueeze(0) < num_unique.unsqueeze(1)
     beta_hat = torch.where(valid, counts.gather(1, order).to(beta.dtype) / k, torch.zeros((), device=beta.device))

@@ -37,17 +37,29 @@ def advantage_bounds(state: TreeState, sim: Tensor, extent_nodes: int, delta: fl
 def best_slots(state: TreeState, low: Tensor, scale: Tensor, c1: float, c2: float, extent_nodes: int) -> Tensor:
     """argmax over slots of pUCT for every node < extent_nodes [B, S].
 
-    score = (log((n + c2 + 1)/c2) + c1) * sqrt(n) * prior / (1 + n_a)
-            + clamp((A - low) / scale, 0, 1) + tie_key,
+    score = (log((n + c2 + 1)/c2) + c1) * sqrt(n) * prior / (1 + n_a) + clamp((A - low) / scale, 0, 1),
     with n = visits(node) - 1 and A = 0 for unvisited slots (the reference's normalize(0)).
-    Empty slots carry tie_key = -inf.
+    Empty slots score -inf.
+
+    Random tie-break without a slow argmax: scores are >= 0, so their bit patterns order like
+    integers; the low mantissa bits are replaced by the slot's random rank (a per-node random
+    permutation drawn at expansion) and one integer amax picks the winner. Scores equal to within
+    about 2**-(mantissa - rank_bits) relative (2e-6 for float32, K <= 16) are ties, broken uniformly.
     """
     parent_visits = (state.visits[:, :extent_nodes] - 1.0).clamp(min=0.0)
     pb_c = (torch.log((parent_visits + c2 + 1.0) / c2) + c1) * parent_visits.sqrt()
     prior_term = pb_c.unsqueeze(-1) * state.child_prior_over_visits[:, :extent_nodes]
     value_term = ((state.child_advantage[:, :extent_nodes] - low.view(-1, 1, 1)) / scale.view(-1, 1, 1)).clamp(0.0, 1.0)
     score = prior_term + value_term + state.child_tie[:, :extent_nodes]
-    return score.argmax(-1)
+    rank_mask = rank_bit_mask(state.child_action.shape[2])
+    packed = (score.view(state.child_rank.dtype) & ~rank_mask) | state.child_rank[:, :extent_nodes]
+    best_rank = packed.amax(-1, keepdim=True) & rank_mask
+    return state.child_slot_of_rank[:, :extent_nodes].gather(2, best_rank.long()).squeeze(-1)
+
+
+def rank_bit_mask(num_slots: int) -> int:
+    """Low-bit mask wide enough to hold a slot rank in [0, num_slots)."""
+    return (1 << max(1, math.ceil(math.log2(num_slots)))) - 1
 
 
 def force_root_round_robin(best: Tensor, sim: Tensor, root_num_children: Tensor) -> Tensor:

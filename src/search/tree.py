@@ -32,7 +32,7 @@ class TreeState:
     visits: Tensor        # expanded nodes in the subtree (float for arithmetic)
     is_revisit: Tensor    # bool, node duplicates a depth-capped leaf
     # ancestry and OS(lambda) membership [B, D1, M1]
-    ancestor_t: Tensor    # long, ancestor of node w at absolute depth j (dummy if j > depth(w))
+    ancestor_t: Tensor    # int16 (long for huge trees), ancestor of node w at absolute depth j (dummy if j > depth(w))
     in_top_t: Tensor      # bool, w is in the top set of its depth-j ancestor
     # per (node, relative depth) [B, M1, D1]
     set_count: Tensor     # long, |U_d(u)|
@@ -47,7 +47,9 @@ class TreeState:
     child_visits: Tensor
     child_q: Tensor       # r + gamma*V(child), 0 while unvisited
     child_advantage: Tensor  # Q - v(parent), 0 while unvisited (scores as normalize(0))
-    child_tie: Tensor     # random tie-break key * scale, -inf for empty slots
+    child_tie: Tensor     # 0 for sampled slots, -inf for empty ones
+    child_rank: Tensor    # int (same width as the value dtype), random tie-break rank of the slot
+    child_slot_of_rank: Tensor  # long, inverse permutation of child_rank
     child_beta_hat: Tensor
     child_log_beta: Tensor
     child_log_pi: Tensor
@@ -78,16 +80,19 @@ def allocate_tree(
     state = TreeState(
         parent=torch.empty(b, m1, **lng), slot=torch.empty(b, m1, **lng), depth=torch.empty(b, m1, **lng),
         reward=node_f(), pred_value=node_f(), disc_return=node_f(), disc_pow=node_f(), key=node_f(),
+
         weighted_sum=node_f(), weighted_count=node_f(), value=node_f(), advantage=node_f(), visits=node_f(),
         is_revisit=torch.empty(b, m1, device=device, dtype=torch.bool),
-        ancestor_t=torch.empty(b, d1, m1, **lng), in_top_t=torch.empty(b, d1, m1, device=device, dtype=torch.bool),
+        ancestor_t=torch.empty(b, d1, m1, device=device, dtype=torch.int16 if m1 < 2**15 else torch.long), in_top_t=torch.empty(b, d1, m1, device=device, dtype=torch.bool),
         set_count=torch.empty(b, m1, d1, **lng), top_count=torch.empty(b, m1, d1, **lng),
         top_sum=torch.empty(b, m1, d1, **f),
         child_node=torch.empty(b, m1, k, **lng),
         child_action=torch.empty(b, m1, k, n_agents, device=device, dtype=torch.int16),
         child_valid=torch.empty(b, m1, k, device=device, dtype=torch.bool),
         child_prior=child_f(), child_prior_over_visits=child_f(), child_visits=child_f(), child_q=child_f(),
-        child_advantage=child_f(), child_tie=child_f(), child_beta_hat=child_f(), child_log_beta=child_f(),
+        child_advantage=child_f(), child_tie=child_f(),
+        child_rank=torch.empty(b, m1, k, device=device, dtype=torch.int32 if value_dtype == torch.float32 else torch.int64),
+        child_slot_of_rank=torch.empty(b, m1, k, **lng), child_beta_hat=child_f(), child_log_beta=child_f(),
         child_log_pi=child_f(),
         latents=torch.empty(b, m1, n_agents, *hidden_shape, device=device, dtype=latent_dtype),
         root_num_children=torch.empty(b, **lng),
@@ -104,7 +109,7 @@ def reset_tree(state: TreeState) -> None:
         "slot", "reward", "pred_value", "disc_return", "disc_pow", "key", "weighted_sum", "weighted_count",
         "value", "advantage", "visits", "set_count", "top_count", "top_sum", "child_action", "child_prior",
         "child_prior_over_visits", "child_visits", "child_q", "child_advantage", "child_beta_hat",
-        "child_log_beta", "child_log_pi", "root_num_children",
+        "child_log_beta", "child_log_pi", "root_num_children", "child_rank", "child_slot_of_rank",
     )
     for name in zero_fill:
         getattr(state, name).zero_()

@@ -1,0 +1,94 @@
+"""Layered configs and their validation: every mistake is caught before any work, with a clear message."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.loader import ConfigError, available, load_layers, recursive_update
+from config.resolve import env_label, resolve_config
+from main import split_argv, with_updates
+
+MAIN = Path(__file__).resolve().parents[1] / "src" / "main.py"
+
+
+def resolved(alg="qmix", env="matrix", **updates):
+    return resolve_config(recursive_update(load_layers(alg, env), updates))
+
+
+def test_layer_order_default_env_alg_then_cli():
+    raw = load_layers("qmix", "sc2")
+    assert raw["runner"] == "episode"                  # alg beats default (parallel)
+    assert raw["test_interval"] == 10000               # env file
+    assert raw["env_args"]["map_name"] == "3m"
+    merged = recursive_update(raw, {"env_args": {"map_name": "8m"}, "lr": 0.001})
+    assert merged["env_args"]["map_name"] == "8m" and merged["env_args"]["backend"] == "auto"  # nested merge
+    assert merged["lr"] == 0.001
+
+
+def test_ablation_files_extend_their_base():
+    base, ablation = load_layers("mazero", "matrix"), load_layers("mazero_bc", "matrix")
+    assert ablation["policy_loss"] == "bc" and base["policy_loss"] == "awpo"
+    assert {k: v for k, v in ablation.items() if k not in ("policy_loss", "name")} == \
+           {k: v for k, v in base.items() if k not in ("policy_loss", "name")}
+
+
+def test_command_line_parsing_matches_sacred():
+    alg, env, rest = split_argv(["--config=qmix", "--env-config", "sc2", "with", "env_args.map_name=2s3z", "lr=0.01"])
+    assert (alg, env) == ("qmix", "sc2")
+    assert with_updates(rest) == {"env_args": {"map_name": "2s3z"}, "lr": 0.01}
+
+
+def test_misspelt_key_names_the_closest_valid_one():
+    with pytest.raises(ConfigError, match="unknown config key 'lr_rate'; did you mean 'lr'"):
+        resolved(lr_rate=0.1)
+    with pytest.raises(ConfigError, match="unknown config key 'batch_sizee'; did you mean 'batch_size'"):
+        resolved(batch_sizee=3)
+
+
+def test_wrong_types_and_impossible_values_are_rejected():
+    with pytest.raises(ConfigError, match="invalid value for 't_max'"):
+        resolved(t_max=-5)
+    with pytest.raises(ConfigError, match="invalid value for 'batch_size'"):
+        resolved(batch_size=0)
+    with pytest.raises(ConfigError, match="invalid value for 'gamma'"):
+        resolved(gamma=1.5)
+    with pytest.raises(ConfigError, match="invalid value for 'lr'"):
+        resolved(lr="fast")
+
+
+def test_env_args_are_validated_by_the_env_schema():
+    with pytest.raises(ConfigError, match="env_args.mapname"):
+        resolved(env_args={"mapname": "matgame2"})
+    with pytest.raises(ConfigError, match="unknown map 'no_such_map'"):
+        resolved(alg="qmix", env="sc2", env_args={"map_name": "no_such_map", "backend": "smax"})
+
+
+def test_unknown_component_names_list_the_registered_ones():
+    with pytest.raises(ConfigError, match="unknown runner 'paralel'; did you mean 'parallel'"):
+        resolved(runner="paralel")
+    with pytest.raises(ConfigError, match="unknown learner"):
+        resolved(learner="no_learner")
+    with pytest.raises(ConfigError, match="unknown alg config 'qmixx'; did you mean 'qmix'"):
+        load_layers("qmixx", "matrix")
+
+
+def test_every_shipped_alg_config_validates_on_every_env():
+    for alg in available("algs"):
+        for env in ("matrix", "sc2"):
+            args = resolved(alg=alg, env=env, env_args={"backend": "smax"} if env == "sc2" else {})
+            assert args.name
+
+
+def test_backend_is_resolved_and_labelled():
+    args = resolved(alg="qmix", env="sc2", env_args={"backend": "smax", "map_name": "3m"})
+    assert args.env_args["backend"] == "smax"
+    assert env_label(args) == "sc2-smax_3m"
+
+
+def test_main_reports_config_errors_before_any_work():
+    proc = subprocess.run([sys.executable, str(MAIN), "--config=qmix", "--env-config=matrix", "with", "t_maxx=100"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown config key 't_maxx'; did you mean 't_max'" in proc.stderr
+    assert "Traceback" not in proc.stderr
