@@ -163,3 +163,11 @@ def test_static_graph_step_equals_trimmed_step() -> None:
     for name in ("parent", "slot", "child_action", "child_visits", "visits"):
         assert torch.equal(getattr(trimmed.tree, name), getattr(static.tree, name))
     torch.testing.assert_close(trimmed.tree.value, static.tree.value)
+
+
+def test_tree_threads_are_restored() -> None:
+    before = torch.get_num_threads()
+    _, a = search(sims=10, seed=2, tree_threads=1)
+    assert torch.get_num_threads() == before
+    _, b = search(sims=10, seed=2)
+    assert torch.equal(a.visit_counts, b.visit_counts)

@@ -18,9 +18,10 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from .backup import backup_path
 from .config import SearchConfig
 from .model_protocol import ModelOutput, SearchModel
-from .os_lambda import depth_weights, insert_leaf, node_value, top_set_sizes
+from .os_lambda import depth_weights, insert_leaf, top_set_sizes
 from .result import SearchResult, read_result
 from .sampling import SampledChildren, dirichlet_noise, root_distributions, sample_children, tempered
 from .selection import advantage_bounds, best_slots, chase_to_leaf, force_root_round_robin
@@ -325,38 +326,4 @@ class SampledMCTS:
         state.child_node.view(-1).scatter_(0, flat_parent * k + slot, linked)
         state.ancestor_t.index_copy_(2, node, ancestors.to(state.ancestor_t.dtype).unsqueeze(2))
         state.in_top_t[:, :extent_depths].index_copy_(2, node, in_top.unsqueeze(2))
-        self._backup(state, ancestors[:, :extent_depths], depth, k)
-
-    def _backup(self, state: TreeState, path: Tensor, leaf_depth: Tensor, k: int) -> None:
-        """Visits, values, advantages of the path nodes and their edges in the parents' child tables."""
-        cfg = self.config
-        batch, dummy = state.batch_size, state.dummy
-        n_cols = dummy + 1
-        j = torch.arange(path.shape[1], device=path.device)
-        live = j.unsqueeze(0) <= leaf_depth.unsqueeze(1)
-        flat = (torch.arange(batch, device=path.device).unsqueeze(1) * n_cols + path).view(-1)
-        take = lambda t: t.view(-1).index_select(0, flat).view(batch, -1)  # noqa: E731
-        zero = torch.zeros((), device=path.device, dtype=cfg.value_dtype)
-
-        visits = take(state.visits) + live.to(zero.dtype)
-        value = torch.where(live, node_value(take(state.weighted_sum), take(state.weighted_count),
-                                             take(state.disc_return), take(state.disc_pow)), zero)
-        reward = take(state.reward)
-        parents = take(state.parent)
-        parent_value = state.pred_value.gather(1, parents)
-        q = reward + cfg.discount * value
-        advantage = torch.where(live, q - parent_value, zero)
-        state.visits.view(-1).scatter_(0, flat, visits.view(-1))
-        state.value.view(-1).scatter_(0, flat, value.view(-1))
-        state.advantage.view(-1).scatter_(0, flat, advantage.view(-1))
-
-        is_edge = live & (j.unsqueeze(0) >= 1)
-        edge_parent = torch.where(is_edge, parents, dummy)
-        edge = ((torch.arange(batch, device=path.device).unsqueeze(1) * n_cols + edge_parent) * k
-                + torch.where(is_edge, take(state.slot), 0)).view(-1)
-        child_visits = state.child_visits.view(-1).index_select(0, edge) + 1.0
-        prior = state.child_prior.view(-1).index_select(0, edge)
-        state.child_visits.view(-1).scatter_(0, edge, child_visits)
-        state.child_q.view(-1).scatter_(0, edge, q.view(-1))
-        state.child_advantage.view(-1).scatter_(0, edge, advantage.view(-1))
-        state.child_prior_over_visits.view(-1).scatter_(0, edge, prior / (1.0 + child_visits))
+        backup_path(state, ancestors[:, :extent_depths], depth, cfg.discount)
