@@ -163,6 +163,12 @@ class EpisodeBatch:
         return EpisodeBatch(scheme, self.groups, batch_size, max_seq_length, data=data,
                             preprocess=self.preprocess, device=self.device, _parsed=True)
 
+    def clone(self) -> "EpisodeBatch":
+        """A copy with its own storage (and outside inference mode, so autograd may use it)."""
+        data = ({k: v.clone() for k, v in self.transition_data.items()},
+                {k: v.clone() for k, v in self.episode_data.items()})
+        return self._new(self.scheme, data, self.batch_size, self.max_seq_length)
+
     def max_t_filled(self) -> int:
         """Length of the longest real episode in the batch."""
         return int(self.transition_data["filled"].sum(1).max().item())

@@ -94,7 +94,7 @@ class OnPolicyReplay(Replay):
         self.latest: EpisodeBatch | None = None
 
     def insert_episode_batch(self, batch: EpisodeBatch) -> None:
-        self.latest = batch
+        self.latest = batch.clone()  # rollouts are collected under inference mode
 
     def can_sample(self, batch_size: int) -> bool:
         return self.latest is not None

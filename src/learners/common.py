@@ -38,15 +38,8 @@ class BaselineLearner(Learner):
         self.train_steps = 0
 
     def _transitions(self, batch: EpisodeBatch) -> Transitions:
-        """Moves the batch to the learner's device and standardises rewards when configured.
-
-        A rollout collected under `torch.inference_mode()` (the on-policy replay hands it over
-        as is) holds inference tensors, which autograd refuses; they are cloned here."""
+        """Moves the batch to the learner's device and standardises rewards when configured."""
         batch = batch.to(self.device) if batch.device != self.device else batch
-        for store in (batch.transition_data, batch.episode_data):
-            for key, value in store.items():
-                if value.is_inference():
-                    store[key] = value.clone()
         rewards = batch["reward"][:, :-1]
         mask = valid_transition_mask(batch["filled"], batch["terminated"])
         if self.args.standardise_rewards:

@@ -34,7 +34,8 @@ class ParallelRunner:
         self.logger = logger
         self.batch_size = args.batch_size_run
         self._make_vec_env = make_vec_env
-        self.env = make_vec_env(self._seeds(0, test_mode=False))
+        self._construction_seeds = self._seeds(0, test_mode=False)  # fixed per run (e.g. a matrix game's relabelling)
+        self.env = make_vec_env(self._construction_seeds)
         self.env_info = self.env.get_env_info()
         self.episode_limit = self.env_info.episode_limit
         self.t_env = 0
@@ -130,7 +131,7 @@ class ParallelRunner:
             self.env.close()
         except Exception:  # the crashed simulator may not close cleanly; the new one replaces it anyway
             pass
-        self.env = self._make_vec_env(self._seeds(self.episodes, test_mode=False))
+        self.env = self._make_vec_env(self._construction_seeds)
 
     # ------------------------------------------------------------------ stats
     def _account(self, batch: EpisodeBatch, episodes: list[dict], test_mode: bool) -> None:
