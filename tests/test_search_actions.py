@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from search import SearchResult, policy_target_marginals, select_action_eval, select_action_train
 from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
@@ -16,8 +17,6 @@ def make_result(visits: list[list[int]], actions: Tensor | None = None) -> Searc
     return SearchResult(actions, counts > -1, counts, zeros, zeros, zeros, zeros, zeros, zeros,
                         torch.zeros(batch), torch.zeros(batch))
 
-
-Tensor = torch.Tensor
 
 
 def test_eval_breaks_ties_uniformly() -> None:

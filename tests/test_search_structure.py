@@ -1,7 +1,6 @@
 """Structural invariants of the search tree and its outputs (reference notes, section 7)."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from search import SampledMCTS, SearchConfig
@@ -77,11 +76,12 @@ def test_root_respects_available_actions_and_dead_agents_noop() -> None:
     assert (dead_actions == 0).all()
 
 
-def test_agent_without_actions_is_rejected() -> None:
+def test_agent_without_actions_is_searched_over_all_actions() -> None:
     avail = torch.ones(2, N, A)
     avail[0, 1] = 0
-    with pytest.raises(ValueError):
-        search(batch=2, avail=avail)
+    cfg, result = search(batch=2, avail=avail)
+    assert (result.visit_counts.sum(-1) == cfg.num_simulations).all()
+    assert torch.isfinite(result.root_value).all()
 
 
 def test_same_seed_same_search_other_seed_differs() -> None:

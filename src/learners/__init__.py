@@ -2,9 +2,15 @@
 from learners.ppo_learner import PPOLearner
 from learners.mazero_learner import MAZeroLearner
 from learners.q_learner import QLearner
+from learners.qplex_learner import QPLEXLearner
+from learners.cds_learner import CDSLearner
+from learners.rode_learner import RODELearner
 
 REGISTRY: dict[str, type] = {
     "q_learner": QLearner,
+    "qplex_learner": QPLEXLearner,
+    "cds_learner": CDSLearner,
+    "rode_learner": RODELearner,
     "ppo_learner": PPOLearner,
     "mazero_learner": MAZeroLearner,
 }

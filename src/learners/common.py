@@ -11,7 +11,9 @@ import torch.nn as nn
 
 from components.episode_buffer import EpisodeBatch
 from learners.base import Learner
-from learners.targets import initial_moments, standardise, update_moments, update_targets, valid_transition_mask
+from learners.optim import clip_and_step
+from learners.targets import (initial_moments, masked_mean, standardise, update_moments, update_targets,
+                              valid_transition_mask)
 
 
 @dataclass
@@ -53,6 +55,16 @@ class BaselineLearner(Learner):
             pairs, args.target_update, args.target_update_interval, args.target_update_tau,
             episode_num, self.last_target_update_episode)
 
+    def _optimise(self, loss: torch.Tensor, optimiser: torch.optim.Optimizer, params: list[nn.Parameter],
+                  pairs: Iterable[tuple[nn.Module, nn.Module]], episode_num: int) -> float:
+        """One gradient step on `loss` (clipped), then the target schedule; returns the gradient norm."""
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = clip_and_step(optimiser, params, self.args.grad_norm_clip)
+        self.train_steps += 1
+        self._update_targets(pairs, episode_num)
+        return grad_norm
+
     def _counters_state(self) -> dict:
         return {"last_target_update_episode": self.last_target_update_episode,
                 "reward_moments": self.reward_moments.clone(), "train_steps": self.train_steps}
@@ -65,3 +77,15 @@ class BaselineLearner(Learner):
     def cuda(self) -> "BaselineLearner":
         """pymarl compatibility: the networks already live on `args.device`."""
         return self
+
+
+def td_stats(loss: torch.Tensor, grad_norm: float, td_error: torch.Tensor, q_taken: torch.Tensor,
+             targets: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """The statistics every value-decomposition learner logs, under the same names."""
+    return {
+        "loss": loss.item(),
+        "grad_norm": grad_norm,
+        "td_error_abs": masked_mean(td_error.abs(), mask).item(),
+        "q_taken_mean": masked_mean(q_taken, mask).item(),
+        "target_mean": masked_mean(targets, mask).item(),
+    }

@@ -15,9 +15,9 @@ import torch
 from components.episode_buffer import EpisodeBatch
 from config.policy_schema import QLearnerConfig
 from learners.base import TrainOutput
-from learners.common import BaselineLearner
-from learners.optim import clip_and_step, make_optimiser
-from learners.targets import gather_actions, greedy_actions, lambda_returns, masked_mean
+from learners.common import BaselineLearner, td_stats
+from learners.optim import make_optimiser
+from learners.targets import bootstrap_actions, gather_actions, lambda_returns, masked_mean
 from modules.mixers import REGISTRY as mixer_REGISTRY
 
 
@@ -32,49 +32,45 @@ class QLearner(BaselineLearner):
         self.params = list(self.mac.parameters()) + (list(self.mixer.parameters()) if self.mixer is not None else [])
         self.optimiser = make_optimiser(self.params, args)
 
-    def _mix(self, mixer: torch.nn.Module | None, agent_qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-        """[B, T, N] per-agent values -> [B, T, 1] joint values (IQL keeps [B, T, N])."""
-        return agent_qs if mixer is None else mixer(agent_qs, states)
+    def _mix(self, mixer: torch.nn.Module | None, agent_out: torch.Tensor, actions: torch.Tensor,
+             states: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+        """Joint value of `actions` [B, T, N, 1] from per-agent outputs [B, T, N, A]: [B, T, 1]
+        (IQL keeps [B, T, N]). Dueling mixers (QPLEX) override this to use the whole outputs."""
+        chosen = gather_actions(agent_out, actions)
+        return chosen if mixer is None else mixer(chosen, states)
+
+    def _target_values(self, batch: EpisodeBatch, mac_out: torch.Tensor) -> torch.Tensor:
+        """Target-network joint values of every slot at the bootstrap actions: [B, T+1, 1]."""
+        avail = batch["avail_actions"]
+        target_out = self.target_mac.unroll(batch)
+        actions = bootstrap_actions(mac_out, target_out, avail, self.args.double_q)
+        return self._mix(self.target_mixer, target_out, actions, batch["state"], avail)
+
+    def _network_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+        """(target, online) modules refreshed on the target schedule."""
+        pairs = [(self.target_mac.agent, self.mac.agent)]
+        if self.mixer is not None:
+            pairs.append((self.target_mixer, self.mixer))
+        return pairs
 
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> TrainOutput:
         args = self.args
         tr = self._transitions(batch)
         states, avail = tr.batch["state"], tr.batch["avail_actions"]
 
-        # Q_i(tau_i, a_i) for the actions taken, then Q_tot.
+        # Q_i(tau_i, a_i) for the actions taken, mixed into Q_tot.
         mac_out = self.mac.unroll(tr.batch)  # [B, T+1, N, A]
-        chosen_qs = gather_actions(mac_out[:, :-1], tr.actions)  # [B, T, N]
-        q_taken = self._mix(self.mixer, chosen_qs, states[:, :-1])
+        q_taken = self._mix(self.mixer, mac_out[:, :-1], tr.actions, states[:, :-1], avail[:, :-1])
 
         # Targets: double-Q bootstrap actions, target network values, TD(lambda).
         with torch.no_grad():
-            target_out = self.target_mac.unroll(tr.batch)
-            chooser = mac_out.detach() if args.double_q else target_out
-            target_qs = gather_actions(target_out, greedy_actions(chooser, avail))  # [B, T+1, N]
-            target_vals = self._mix(self.target_mixer, target_qs, states)
+            target_vals = self._target_values(tr.batch, mac_out)
             targets = lambda_returns(tr.rewards, tr.terminated, tr.mask, target_vals, args.gamma, args.td_lambda)
 
         td_error = q_taken - targets
         loss = masked_mean(td_error.pow(2), tr.mask)
-
-        self.optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_and_step(self.optimiser, self.params, args.grad_norm_clip)
-        self.train_steps += 1
-
-        pairs = [(self.target_mac.agent, self.mac.agent)]
-        if self.mixer is not None:
-            pairs.append((self.target_mixer, self.mixer))
-        self._update_targets(pairs, episode_num)
-
-        stats = {
-            "loss": loss.item(),
-            "grad_norm": grad_norm,
-            "td_error_abs": masked_mean(td_error.abs(), tr.mask).item(),
-            "q_taken_mean": masked_mean(q_taken, tr.mask).item(),
-            "target_mean": masked_mean(targets, tr.mask).item(),
-        }
-        return TrainOutput(stats=stats)
+        grad_norm = self._optimise(loss, self.optimiser, self.params, self._network_pairs(), episode_num)
+        return TrainOutput(stats=td_stats(loss, grad_norm, td_error, q_taken, targets, tr.mask))
 
     def state_dict(self) -> dict:
         return {

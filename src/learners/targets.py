@@ -44,6 +44,47 @@ def greedy_actions(values: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
     return values.masked_fill(avail == 0, float("-inf")).argmax(dim=-1, keepdim=True)
 
 
+def bootstrap_actions(online: torch.Tensor, target: torch.Tensor, avail: torch.Tensor, double_q: bool) -> torch.Tensor:
+    """The actions a target bootstraps from [..., 1]: double Q picks them with the online net
+    (van Hasselt et al. 2016), plain Q-learning with the target net itself."""
+    return greedy_actions(online.detach() if double_q else target, avail)
+
+
+def available_max(values: torch.Tensor, avail: torch.Tensor) -> torch.Tensor:
+    """max over available actions [...]; rows with no available action give 0, not -inf."""
+    best = values.masked_fill(avail == 0, float("-inf")).max(dim=-1).values
+    return torch.where(torch.isfinite(best), best, torch.zeros_like(best))
+
+
+def interval_transitions(rewards: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor,
+                         interval: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Groups [B, T, 1] transitions into [B, ceil(T/k), 1] macro-transitions of `interval` steps.
+
+    A macro-transition starts at t = 0, k, 2k, ...: its reward is the sum of the valid rewards
+    inside it, it is terminal when any step inside is, and it trains when its first step does
+    (options/roles chosen every k steps, as in RODE's role mixer)."""
+    n_steps = rewards.shape[1]
+    pad = -n_steps % interval
+
+    def grouped(x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([x, torch.zeros_like(x[:, :pad])], dim=1) if pad else x
+        return x.reshape(x.shape[0], -1, interval, *x.shape[2:])
+
+    macro_rewards = grouped(rewards * mask).sum(dim=2)
+    macro_terminated = grouped(terminated.float() * mask).amax(dim=2)
+    return macro_rewards, macro_terminated, mask[:, ::interval]
+
+
+
+def decision_slots(values: torch.Tensor, interval: int, n_macro: int) -> torch.Tensor:
+    """values [B, T+1, ...] at the slots 0, k, ..., n_macro * k where macro-transitions start and
+    bootstrap: [B, n_macro + 1, ...]; slots past the end of the batch are zero."""
+    needed = n_macro * interval + 1
+    if values.shape[1] < needed:
+        pad = values.new_zeros(values.shape[0], needed - values.shape[1], *values.shape[2:])
+        values = torch.cat([values, pad], dim=1)
+    return values[:, :needed:interval]
+
 # --------------------------------------------------------------------------- returns
 def lambda_returns(rewards: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor,
                    values: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:

@@ -71,6 +71,9 @@ class SampledMCTS:
     ) -> SearchResult:
         """Search B roots. obs [B, N, obs_dim], avail_actions [B, N, A] (0/1), agent_mask bool [B, N].
 
+        A dead agent should have only its no-op available (it then always takes it at the root);
+        an agent with no available action at all (padded positions) is searched over all actions.
+
         ``add_noise`` overrides ``config.use_noise`` (pass False for evaluation); ``root_output``
         skips the initial inference when the caller already has it. Every random draw comes from
         ``generator`` (put it on the search device for speed), so equal generator states give
@@ -78,8 +81,7 @@ class SampledMCTS:
         """
         cfg = self.config
         legal = avail_actions.to(torch.bool)
-        if not bool(legal.any(-1).all()):
-            raise ValueError("every agent needs at least one available action (a dead agent: its no-op)")
+        legal = legal | ~legal.any(-1, keepdim=True)     # no action available (padding): search all
         with torch.no_grad():
             root = root_output if root_output is not None else self._call(
                 lambda: model.initial_inference(obs, agent_mask), obs.device)

@@ -1,0 +1,155 @@
+"""RODE's controller: every `role_interval` steps each agent picks a role (epsilon-greedy over the
+role selector's values), then acts epsilon-greedily with its role's policy inside the role's
+action space.
+
+The chosen role and the role-restricted availability mask of each step go into the episode
+through the framework's hooks (`extra_scheme` declares them, `step_extras` hands them to the
+runner after `select_actions`), so RODE runs on the standard runner. The role epsilon schedule
+restarts when the learner clusters the actions into role action spaces."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from components.action_selectors import EpsilonGreedySelector
+from components.episode_buffer import EpisodeBatch
+from components.schedules import LinearDecayThenFlat
+from controllers.basic_controller import BasicMAC
+from modules.rode.action_encoder import ActionEncoder
+from modules.rode.kmeans import kmeans
+from modules.rode.role_spaces import restrict_to_roles, role_action_spaces, role_representations
+from modules.rode.roles import RolePolicies, RoleSelector
+
+
+class RoleModules(nn.Module):
+    """The trained role networks plus the state the clustering sets (buffers, so checkpoints and
+    target copies carry them)."""
+
+    def __init__(self, args: Any):
+        super().__init__()
+        n_actions, latent = args.env_info.n_actions, args.action_latent_dim
+        self.selector = RoleSelector(args.hidden_dim, latent)
+        self.policies = RolePolicies(args.n_role_clusters, args.hidden_dim, latent)
+        self.register_buffer("action_repr", torch.zeros(n_actions, latent))
+        self.register_buffer("spaces", torch.ones(args.n_role_clusters, n_actions, dtype=torch.long))
+        self.register_buffer("clustered_at", torch.tensor(-1))  # env step of the clustering, -1 before
+
+    def role_values(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[..., H] -> [..., R]."""
+        return self.selector(hidden, role_representations(self.spaces, self.action_repr))
+
+    def action_values(self, hidden: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
+        """hidden [..., H], roles [...] -> the values of each agent's own role [..., A]."""
+        every_role = self.policies(hidden, self.action_repr)
+        index = roles.long().to(hidden.device)[..., None, None].expand(*roles.shape, 1, every_role.shape[-1])
+        return every_role.gather(-2, index).squeeze(-2)
+
+
+class RODEMAC(BasicMAC):
+    def __init__(self, scheme: dict, groups: dict[str, int], args: Any):
+        super().__init__(scheme, groups, args)
+        self.role_interval = args.role_interval
+        self.roles_net = RoleModules(args)
+        self.encoder = ActionEncoder(args.env_info.obs_shape, self.n_actions, args.state_latent_dim,
+                                     args.action_latent_dim, args.hidden_dim)
+        self.role_selector = EpsilonGreedySelector(args)
+        self.role_selector.generator.manual_seed(int(args.seed or 0) + 2)
+        self.role_selector.schedule = LinearDecayThenFlat(args.epsilon_start, args.role_epsilon_finish,
+                                                          args.epsilon_anneal_time_exp)
+        self.cluster_generator = torch.Generator().manual_seed(int(args.seed or 0) + 3)
+        self.roles: torch.Tensor | None = None
+        self._extras: dict[str, torch.Tensor] = {}
+        self.refresh_action_repr()
+
+    # ------------------------------------------------------------------ acting
+    def select_actions(self, ep_batch: EpisodeBatch, t_ep: int, t_env: int, bs: Any = slice(None),
+                       test_mode: bool = False) -> torch.Tensor:
+        hidden = self.forward(ep_batch, t_ep, test_mode=test_mode)  # [B, N, H]
+        if self.roles is None or t_ep % self.role_interval == 0:
+            role_qs = self.roles_net.role_values(hidden)
+            self.roles = self.role_selector.select_action(role_qs, torch.ones_like(role_qs), self._role_clock(t_env),
+                                                          test_mode=test_mode)
+        avail = ep_batch["avail_actions"][:, t_ep]
+        role_avail = restrict_to_roles(avail.cpu(), self.roles_net.spaces.cpu(), self.roles)
+        qs = self.roles_net.action_values(hidden, self.roles)
+        actions = self.action_selector.select_action(qs[bs], role_avail[bs], t_env, test_mode=test_mode)
+        self._extras = {"roles": self.roles[bs].unsqueeze(-1), "role_avail_actions": role_avail[bs]}
+        return actions
+
+    def _role_clock(self, t_env: int) -> int:
+        """Env steps on the role epsilon schedule: it starts again at the clustering."""
+        start = int(self.roles_net.clustered_at.item())
+        return t_env - max(start, 0)
+
+    def init_hidden(self, batch_size: int) -> None:
+        super().init_hidden(batch_size)
+        self.roles = None
+
+    def unroll_roles(self, ep_batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Over whole episodes: action values under the roles stored in the batch [B, T, N, A] and
+        role values [B, T, N, R]."""
+        hidden = self.unroll(ep_batch)
+        roles = ep_batch["roles"][..., 0]
+        return self.roles_net.action_values(hidden, roles), self.roles_net.role_values(hidden)
+
+    # -------------------------------------------------------------- roles
+    @torch.no_grad()
+    def refresh_action_repr(self) -> None:
+        self.roles_net.action_repr.copy_(self.encoder.representations())
+
+    @torch.no_grad()
+    def cluster_actions(self, t_env: int, iters: int) -> None:
+        """Freezes the action representations and splits the actions into role action spaces."""
+        self.refresh_action_repr()
+        labels = kmeans(self.roles_net.action_repr, self.roles_net.spaces.shape[0], iters, self.cluster_generator)
+        spaces = role_action_spaces(labels, self.roles_net.spaces.shape[0], self.n_actions, self.args.env_info.noop_action)
+        self.roles_net.spaces.copy_(spaces)
+        self.roles_net.clustered_at.fill_(t_env)
+
+    @property
+    def clustered(self) -> bool:
+        return int(self.roles_net.clustered_at.item()) >= 0
+
+    # ----------------------------------------------------------- hooks
+    def extra_scheme(self) -> dict:
+        return {
+            "roles": {"vshape": (1,), "group": "agents", "dtype": torch.long},
+            "role_avail_actions": {"vshape": (self.n_actions,), "group": "agents", "dtype": torch.int},
+        }
+
+    def step_extras(self) -> dict[str, torch.Tensor]:
+        return self._extras
+
+    # ------------------------------------------------------- parameters/state
+    def parameters(self):
+        return list(self.agent.parameters()) + list(self.roles_net.parameters())
+
+    def load_state(self, other_mac: "RODEMAC") -> None:
+        super().load_state(other_mac)
+        self.roles_net.load_state_dict(other_mac.roles_net.state_dict())
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "roles_net": self.roles_net.state_dict(), "encoder": self.encoder.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.roles_net.load_state_dict(state["roles_net"])
+        self.encoder.load_state_dict(state["encoder"])
+
+    def rng_state(self) -> torch.Tensor:
+        return torch.stack([super().rng_state(), self.role_selector.generator.get_state(),
+                            self.cluster_generator.get_state()])
+
+    def set_rng_state(self, state: torch.Tensor) -> None:
+        own, roles, clusters = (row.clone() for row in state)  # a generator needs its own storage
+        super().set_rng_state(own)
+        self.role_selector.generator.set_state(roles)
+        self.cluster_generator.set_state(clusters)
+
+    def to(self, device: str | torch.device) -> "RODEMAC":
+        super().to(device)
+        self.roles_net.to(device)
+        self.encoder.to(device)
+        return self

@@ -1,0 +1,132 @@
+"""RODE: k-means, role action spaces and role-restricted masks (always a non-empty subset of
+the available actions), the controller's per-step extras, and one learner update on a
+hand-built batch that carries roles."""
+import io
+from dataclasses import replace
+
+import pytest
+import torch
+
+from components.episode_buffer import EpisodeBatch
+from config.value_decomposition_schema import RODEConfig
+from learners.targets import decision_slots, interval_transitions
+from modules.rode.kmeans import kmeans
+from modules.rode.role_spaces import restrict_to_roles, role_action_spaces, role_representations
+from test_learners_unit import GROUPS, INFO, PREPROCESS, SCHEME, flat, make_batch
+from test_qplex import build_learner
+
+INFO_NOOP = replace(INFO, noop_action=1)
+
+
+def test_kmeans_separates_clear_clusters():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = centres.repeat_interleave(4, dim=0) + 0.1 * torch.randn(12, 2, generator=g)
+    labels = kmeans(points, 3, 50, g)
+    for c in range(3):
+        assert labels[4 * c: 4 * c + 4].unique().numel() == 1
+    assert labels.unique().numel() == 3
+
+
+def test_kmeans_never_returns_more_clusters_than_points_or_empty_ones():
+    g = torch.Generator().manual_seed(1)
+    labels = kmeans(torch.randn(3, 4, generator=g), 5, 20, g)
+    assert sorted(labels.tolist()) == [0, 1, 2]
+    labels = kmeans(torch.zeros(6, 4), 3, 20, g)  # identical points: one cluster
+    assert labels.tolist() == [0] * 6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_role_masks_are_nonempty_subsets_of_avail(seed):
+    g = torch.Generator().manual_seed(seed)
+    n_actions, n_roles = 7, 5
+    labels = kmeans(torch.randn(n_actions, 3, generator=g), n_roles, 50, g)
+    spaces = role_action_spaces(labels, n_roles, n_actions, always_allowed=4)
+    assert spaces.shape == (n_roles, n_actions) and (spaces.sum(-1) > 0).all() and (spaces[:, 4] == 1).all()
+    avail = (torch.rand(64, 3, n_actions, generator=g) > 0.6).long()
+    avail[:8] = 0
+    avail[:8, :, 4] = 1  # dead agents: only the no-op
+    roles = torch.randint(n_roles, (64, 3), generator=g)
+    restricted = restrict_to_roles(avail, spaces, roles)
+    assert (restricted <= avail).all()
+    alive = avail.sum(-1) > 0
+    assert (restricted.sum(-1)[alive] > 0).all()
+    assert torch.equal(restricted[:8], avail[:8])
+    latents = role_representations(spaces, torch.randn(n_actions, 3, generator=g))
+    assert latents.shape == (n_roles, 3)
+
+
+def test_interval_transitions_sum_rewards_and_pad():
+    rewards = torch.arange(1.0, 8.0).view(1, 7, 1)
+    terminated = torch.zeros(1, 7, 1)
+    terminated[0, 6] = 1
+    mask = torch.ones(1, 7, 1)
+    r, d, m = interval_transitions(rewards, terminated, mask, 3)
+    assert r.view(-1).tolist() == [6.0, 15.0, 7.0] and d.view(-1).tolist() == [0.0, 0.0, 1.0]
+    assert m.shape == (1, 3, 1)
+    slots = decision_slots(torch.arange(8.0).view(1, 8, 1), 3, 3)
+    assert slots.view(-1).tolist() == [0.0, 3.0, 6.0, 0.0]
+
+
+def rode_batch(learner, seed=0):
+    """The hand-built episodes plus the roles and restricted masks the controller writes."""
+    base = make_batch(seed)
+    scheme = {**SCHEME, **learner.mac.extra_scheme()}
+    batch = EpisodeBatch(scheme, GROUPS, base.batch_size, base.max_seq_length, preprocess=PREPROCESS)
+    for key, value in base.transition_data.items():
+        batch.transition_data[key].copy_(value)
+    g = torch.Generator().manual_seed(seed)
+    roles = torch.randint(learner.args.n_role_clusters, batch["roles"].shape[:-1], generator=g)
+    roles = roles[:, ::learner.args.role_interval].repeat_interleave(learner.args.role_interval, 1)[:, :base.max_seq_length]
+    spaces = learner.mac.roles_net.spaces
+    batch.transition_data["roles"].copy_(roles.unsqueeze(-1) * base["filled"][..., None])
+    batch.transition_data["role_avail_actions"].copy_(restrict_to_roles(base["avail_actions"], spaces, roles))
+    return batch
+
+
+def make_rode(seed=0, **kw):
+    return build_learner(RODEConfig, "rode", seed=seed, info=INFO_NOOP, n_role_clusters=2, role_interval=2,
+                         action_latent_dim=4, state_latent_dim=4, role_action_spaces_update_start=15, **kw)
+
+
+def test_controller_writes_roles_through_hooks():
+    learner = make_rode()
+    mac, batch = learner.mac, rode_batch(learner)
+    assert set(mac.extra_scheme()) == {"roles", "role_avail_actions"}
+    mac.init_hidden(batch.batch_size)
+    for t in range(3):
+        actions = mac.select_actions(batch, t_ep=t, t_env=0, bs=[0, 2])
+        extras = mac.step_extras()
+        assert extras["roles"].shape == (2, 2, 1) and extras["role_avail_actions"].shape == (2, 2, 3)
+        avail = batch["avail_actions"][[0, 2], t]
+        assert (extras["role_avail_actions"] <= avail).all()
+        assert extras["role_avail_actions"].gather(-1, actions.unsqueeze(-1)).all()
+        if t == 1:  # roles persist inside an interval
+            assert torch.equal(extras["roles"], previous)
+        previous = extras["roles"]
+
+
+def test_update_before_and_after_clustering_and_round_trip():
+    learner = make_rode()
+    encoder_before = flat(learner.mac.encoder)
+    nets = lambda l: [flat(l.mac.agent), flat(l.mixer), flat(l.role_mixer), flat(l.mac.roles_net)]
+    before = nets(learner)
+    out = learner.train(rode_batch(learner), t_env=10, episode_num=1)
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.stats.values())
+    assert {"loss", "role_loss", "encoder_obs_loss"} <= set(out.stats)
+    assert not torch.equal(encoder_before, flat(learner.mac.encoder))
+    assert not any(torch.equal(b, a) for b, a in zip(before, nets(learner)))
+    assert not learner.mac.clustered
+    learner.train(rode_batch(learner, 1), t_env=20, episode_num=2)  # past the update start: clusters
+    assert learner.mac.clustered
+    spaces = learner.mac.roles_net.spaces
+    assert (spaces.sum(-1) > 0).all() and (spaces[:, 1] == 1).all()  # the no-op stays in every role
+    buffer = io.BytesIO()
+    torch.save(learner.state_dict(), buffer)
+    buffer.seek(0)
+    other = make_rode(seed=9)
+    other.load_state_dict(torch.load(buffer, weights_only=False))
+    batch = rode_batch(learner, 5)
+    assert learner.train(batch, 30, 3).stats == other.train(batch, 30, 3).stats
+    assert all(torch.equal(a, b) for a, b in zip(nets(learner), nets(other)))
+    assert torch.equal(learner.mac.select_actions(batch, 0, 30), other.mac.select_actions(batch, 0, 30))

@@ -1,0 +1,148 @@
+"""Records, plots, aggregates and tables on sacred records of real tiny runs (qmix and vdn on a
+matrix game, 2 seeds each, plus one tiny MAZero run for the with/without-search table)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tools import aggregate, plots, records, tables
+
+MAIN = Path(__file__).resolve().parents[1] / "src" / "main.py"
+COMMON = ["test_nepisode=2", "test_interval=50", "runner_log_interval=50", "log_interval=100",
+          "save_model=False", "env_args.map_name=matgame2"]
+MAZERO = ["t_max=100", "num_simulations=4", "batch_size=8", "min_replay_transitions=16", "buffer_size=64",
+          "unroll_steps=2", "td_steps=2", "communication_layers=1", "hidden_dim=32"]
+RUNS = [("qmix", s, ["t_max=200", "batch_size=4"]) for s in (1, 2)] + \
+       [("vdn", s, ["t_max=200", "batch_size=4"]) for s in (1, 2)] + [("mazero", 1, MAZERO)]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """Runs the tiny runs two at a time (the machine has two cores)."""
+    out = tmp_path_factory.mktemp("results")
+    pending = [[sys.executable, str(MAIN), f"--config={alg}", "--env-config=matrix", "with", f"results_dir={out}",
+                f"seed={seed}", *COMMON, *extra] for alg, seed, extra in RUNS]
+    while pending:
+        batch, pending = pending[:2], pending[2:]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for cmd in batch]
+        for proc in procs:
+            output, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, output[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def table(results):
+    return records.load_table([results])
+
+
+def final_values(results: Path, alg: str, metric: str) -> list[float]:
+    """Straight from metrics.json, independently of tools.records."""
+    values = []
+    for path in sorted(results.glob(f"sacred/{alg}/*/*/metrics.json")):
+        values.append(json.loads(path.read_text())[metric]["values"][-1])
+    return values
+
+
+def test_records_are_tidy(results, table):
+    runs = records.load_runs(results)
+    assert sorted((r.alg, r.seed) for r in runs) == [("mazero", 1), ("qmix", 1), ("qmix", 2), ("vdn", 1), ("vdn", 2)]
+    assert set(table["map"]) == {"matgame2"} and set(table["env"]) == {"matrix"}
+    rows = table[(table["metric"] == "test_return_mean") & (table["alg"] == "qmix")]
+    assert rows["step"].max() >= 200 and rows["wall_time"].notna().all()
+    final = records.values_at_budget(table, "test_return_mean", None)
+    assert sorted(final[final["alg"] == "vdn"]["value"]) == sorted(final_values(results, "vdn", "test_return_mean"))
+    assert records.values_at_budget(table, "test_return_mean", 10_000).empty  # no run reached it
+
+
+def test_budget_table_mean_matches_numpy(results, table):
+    cells = tables.budget_cells(table, "test_return_mean", None)
+    for alg in ("qmix", "vdn"):
+        expected = final_values(results, alg, "test_return_mean")
+        np.testing.assert_allclose(np.mean(cells[("matrix", "matgame2", alg)]), np.mean(expected))
+        assert f"{np.mean(expected):.3f} ± {np.std(expected, ddof=1):.3f} (n=2)" in \
+            tables.budget_table(table, "test_return_mean", None)
+    at_100 = tables.budget_cells(table, "test_return_mean", 100)
+    assert len(at_100[("matrix", "matgame2", "qmix")]) == 2
+
+
+def test_search_table_from_mazero(results):
+    table = records.load_table([results], ["test_return_mean", "test_prior_return_mean"])
+    text = tables.search_table(table[table["alg"] == "mazero"], "mazero", "return_mean", {"*": None})
+    search = final_values(results, "mazero", "test_return_mean")[0]
+    prior = final_values(results, "mazero", "test_prior_return_mean")[0]
+    assert f"{search:.3f} (n=1)" in text and f"{prior:.3f} (n=1)" in text
+    if search != 0:
+        assert f"{prior / search * 100:.1f}% (n=1)" in text
+
+
+def test_iqm_and_interval_of_known_matrix():
+    scores = np.arange(8, dtype=float).reshape(4, 2)  # runs x tasks
+    est = aggregate.aggregate_estimates(scores, reps=300)
+    assert est["iqm"].point == pytest.approx(np.mean([2, 3, 4, 5]))  # the middle half of 0..7
+    assert est["mean"].point == pytest.approx(3.5)
+    assert est["median"].point == pytest.approx(np.median(scores.mean(axis=0)))
+    assert est["optimality_gap"].point == pytest.approx(1 - np.mean(np.minimum(scores, 1)))
+    for e in est.values():
+        assert e.low <= e.point <= e.high
+
+
+def test_bootstrap_is_stratified_by_task():
+    scores = np.array([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0]])
+    boot = aggregate.resample(scores, aggregate.stratified_indices(np.random.default_rng(0), 3, 2, 200))
+    assert set(boot[:, :, 0].ravel()) <= {0.0, 1.0, 2.0} and set(boot[:, :, 1].ravel()) <= {10.0, 11.0, 12.0}
+
+
+def test_probability_of_improvement():
+    x = np.array([[0.1, 0.5], [0.4, 0.9], [0.2, 0.7]])
+    assert aggregate.improvement_estimate(x, x.copy(), reps=100).point == pytest.approx(0.5)
+    assert aggregate.improvement_estimate(x + 1, x, reps=100).point == pytest.approx(1.0)
+
+
+def test_analyse_real_runs(table):
+    result = aggregate.analyse(table, "test_return_mean", None, "qmix", reps=200, poi_reps=50)
+    assert result["n_runs"] == {"mazero": 1, "qmix": 2, "vdn": 2}
+    assert set(result["probability_of_improvement"]) == {"qmix > vdn", "qmix > mazero"}
+    values = aggregate.normalise(records.values_at_budget(table, "test_return_mean", None), "test_return_mean", "auto")
+    assert values["value"].between(0, 1).all()
+    qmix = values[values["alg"] == "qmix"]["value"].to_numpy()
+    assert result["aggregates"]["qmix"]["mean"]["point"] == pytest.approx(qmix.mean())
+    fig = aggregate.figure(result, "test_return_mean", "t")
+    assert len(fig.axes) == 5
+
+
+def test_t_interval_matches_scipy():
+    values = np.array([[0.0, 1.0], [0.5, 1.0], [1.0, 1.0]])
+    mean, low, high = plots.t_interval(values)
+    ci = stats.t.interval(0.95, 2, loc=0.5, scale=stats.sem([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose([mean[0], low[0], high[0]], [0.5, *ci])
+    assert low[1] == high[1] == 1.0
+
+
+def test_curves_from_real_runs(table, tmp_path):
+    rows = plots.add_variant(table[table["alg"].isin(["qmix", "vdn"])], None)
+    fig = plots.plot_curves(rows, "test_return_mean", "step", title="t", caption="c")
+    ax = fig.axes[0]
+    assert ax.get_title() == "matgame2 (matrix)" and ax.get_xlabel() == "env steps (k)"
+    colours = {line.get_label().split(" ")[0]: line.get_color() for line in ax.get_lines()}
+    assert colours == {"qmix": plots.PALETTE["qmix"], "vdn": plots.PALETTE["vdn"]}
+    grid, values = plots.seed_curves(rows[(rows["alg"] == "qmix") & (rows["metric"] == "test_return_mean")], "step")
+    assert values.shape == (2, len(grid))
+    paths = plots.save(fig, tmp_path / "fig")
+    assert all(p.stat().st_size > 1000 for p in paths)
+    wall = plots.plot_curves(rows, "test_return_mean", "wall_time")
+    assert wall.axes[0].get_xlabel().startswith("wall-clock")
+
+
+def test_cli_end_to_end(results, tmp_path):
+    plots.main(["--results-dir", str(results), "--metric", "test_return_mean", "--out", str(tmp_path / "c")])
+    aggregate.main(["--results-dir", str(results), "--metric", "test_return_mean", "--reference", "qmix",
+                    "--reps", "100", "--poi-reps", "20", "--budgets", "100", "200", "--out", str(tmp_path / "a")])
+    tables.main(["budget", "--results-dir", str(results), "--metric", "test_return_mean", "--out", str(tmp_path / "t.md")])
+    assert (tmp_path / "c.png").is_file() and (tmp_path / "a_100.png").is_file() and (tmp_path / "a_200.pdf").is_file()
+    assert json.loads((tmp_path / "a.json").read_text())["budgets"][1]["budget"] == 200
+    assert "| map | mazero | qmix | vdn |" in (tmp_path / "t.md").read_text()

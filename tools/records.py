@@ -1,0 +1,151 @@
+"""Sacred records of a results dir as tidy (long-format) tables.
+
+One row per (run, metric, step): alg, env, map, seed, label, status, run_dir, metric, step,
+value, wall_time. Every plot, aggregate and table reads this one shape, so they agree on which
+runs and which numbers they use."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["alg", "env", "map", "seed", "label", "status", "run_dir", "metric", "step", "value", "wall_time"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One sacred run: identity from config.json, status from run.json, series from metrics.json."""
+
+    alg: str
+    env: str
+    map: str
+    seed: int
+    label: str
+    status: str
+    run_dir: Path
+    config: dict = field(repr=False, hash=False, compare=False)
+    metrics: dict = field(repr=False, hash=False, compare=False)
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def env_and_map(config: dict) -> tuple[str, str]:
+    """The env name (with the backend actually used, e.g. `sc2-smax`) and the map (or gym key)."""
+    env_args = config.get("env_args") or {}
+    backend = env_args.get("backend")
+    env = f"{config['env']}-{backend}" if backend else str(config["env"])
+    return env, str(env_args.get("map_name") or env_args.get("key") or "default")
+
+
+def run_dirs(results_dir: Path) -> list[Path]:
+    """Every `sacred/<alg>/<env>_<map>/<id>/` that has a run.json, in a stable order."""
+    found = (p.parent for p in Path(results_dir).glob("sacred/*/*/*/run.json"))
+    return sorted(found, key=lambda p: (p.parent.parent.name, p.parent.name, int(p.name) if p.name.isdigit() else 0))
+
+
+def load_run(run_dir: Path) -> Run | None:
+    """None when the run left no config yet (it is still starting)."""
+    if not (run_dir / "config.json").is_file():
+        return None
+    config = read_json(run_dir / "config.json")
+    status = read_json(run_dir / "run.json").get("status", "UNKNOWN")
+    metrics_path = run_dir / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    env, map_name = env_and_map(config)
+    return Run(alg=str(config.get("name", run_dir.parent.parent.name)), env=env, map=map_name,
+               seed=int(config.get("seed", -1)), label=str(config.get("label", "default")), status=status,
+               run_dir=run_dir, config=config, metrics=metrics)
+
+
+def load_runs(results_dir: Path | str, statuses: Iterable[str] | None = ("COMPLETED",)) -> list[Run]:
+    """The runs under `results_dir` whose status is one of `statuses` (None: all of them)."""
+    keep = set(statuses) if statuses is not None else None
+    runs = (load_run(d) for d in run_dirs(Path(results_dir)))
+    return [r for r in runs if r is not None and (keep is None or r.status in keep)]
+
+
+def wall_clock_at(run: Run, steps: np.ndarray) -> np.ndarray:
+    """Wall-clock seconds at `steps`, interpolated from the run's `wall_time` series (NaN if absent).
+
+    Test metrics and wall_time are logged at different t_env, so a vs-time plot needs this."""
+    series = run.metrics.get("wall_time")
+    if not series or not series["steps"]:
+        return np.full(len(steps), np.nan)
+    known_steps = np.concatenate([[0.0], np.asarray(series["steps"], float)])
+    known_time = np.concatenate([[0.0], np.asarray(series["values"], float)])
+    return np.interp(steps, known_steps, known_time)
+
+
+def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """The long table of `metrics` (None: every metric) of `runs`."""
+    wanted = set(metrics) if metrics is not None else None
+    frames = []
+    for run in runs:
+        for name, series in run.metrics.items():
+            if wanted is not None and name not in wanted:
+                continue
+            steps = np.asarray(series["steps"], float)
+            frames.append(pd.DataFrame({
+                "alg": run.alg, "env": run.env, "map": run.map, "seed": run.seed, "label": run.label,
+                "status": run.status, "run_dir": str(run.run_dir), "metric": name, "step": steps,
+                "value": np.asarray(series["values"], float), "wall_time": wall_clock_at(run, steps),
+            }))
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def load_table(results_dirs: Iterable[Path | str], metrics: Iterable[str] | None = None,
+               statuses: Iterable[str] | None = ("COMPLETED",)) -> pd.DataFrame:
+    """`tidy` over several results dirs (e.g. the lead's runs plus a sweep's)."""
+    runs = [r for d in results_dirs for r in load_runs(d, statuses)]
+    return tidy(runs, metrics)
+
+
+def values_at_budget(table: pd.DataFrame, metric: str, budget: float | None, slack: float = 0.02) -> pd.DataFrame:
+    """Per run (alg, env, map, seed, run_dir): the metric's last value at or before the budget.
+
+    `budget=None` takes each run's final value. A run whose last evaluation is below
+    `budget * (1 - slack)` has not reached the budget and is left out; evaluations up to
+    `budget * (1 + slack)` still count, since t_env overshoots the budget by part of an episode."""
+    rows = table[table["metric"] == metric].sort_values("step")
+    keys = ["alg", "env", "map", "seed", "run_dir"]
+    out = []
+    for key, group in rows.groupby(keys, sort=True):
+        if budget is not None:
+            if group["step"].max() < budget * (1 - slack):
+                continue
+            group = group[group["step"] <= budget * (1 + slack)]
+            if group.empty:
+                continue
+        last = group.iloc[-1]
+        out.append({**dict(zip(keys, key)), "step": last["step"], "value": last["value"]})
+    return pd.DataFrame(out, columns=[*keys, "step", "value"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Print or export the sacred records of results dirs as a tidy table.")
+    parser.add_argument("--results-dir", nargs="+", default=["results"])
+    parser.add_argument("--metrics", nargs="*", default=None, help="metric keys (default: all)")
+    parser.add_argument("--all-statuses", action="store_true", help="include FAILED/INTERRUPTED/RUNNING runs")
+    parser.add_argument("--csv", default=None, help="write the table here instead of printing a summary")
+    args = parser.parse_args(argv)
+    table = load_table(args.results_dir, args.metrics, None if args.all_statuses else ("COMPLETED",))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+        print(f"wrote {len(table)} rows to {args.csv}")
+        return
+    summary = table.groupby(["alg", "env", "map", "status"])["seed"].agg(lambda s: sorted(set(s)))
+    print(summary.to_string() if len(summary) else "no runs found")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Markdown tables from sacred records: per budget, mean +- std over seeds (one row per map, one
+column per algorithm), and the with/without-search table of paper Table 8.
+
+    python -m tools.tables budget --results-dir results --metric test_battle_won_mean --budgets 50000 100000
+    python -m tools.tables search --results-dir results --alg mazero --budgets 3m=50000 2m_vs_1z=50000
+
+The std is the sample std over seeds (ddof=1); a cell with one seed shows the value and n=1.
+Table 8's ratio is prior/search per seed (seeds where search scored 0 are left out of the ratio),
+then mean +- std over seeds; its average row is the mean +- std over maps of the per-map ratios."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tools.plots import select
+from tools.records import load_table, values_at_budget
+
+
+def mean_std(values: np.ndarray, fmt: str = "{:.3f}") -> str:
+    if len(values) == 0:
+        return "-"
+    if len(values) == 1:
+        return f"{fmt.format(values[0])} (n=1)"
+    return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))} (n={len(values)})"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def budget_cells(table: pd.DataFrame, metric: str, budget: float | None) -> dict[tuple[str, str, str], np.ndarray]:
+    """(env, map, alg) -> the per-seed values at the budget."""
+    values = values_at_budget(table, metric, budget)
+    return {(str(e), str(m), str(a)): g.sort_values("seed")["value"].to_numpy()
+            for (e, m, a), g in values.groupby(["env", "map", "alg"])}
+
+
+def budget_table(table: pd.DataFrame, metric: str, budget: float | None, algs: list[str] | None = None) -> str:
+    cells = budget_cells(table, metric, budget)
+    algs = algs or sorted({a for _, _, a in cells})
+    maps = sorted({(e, m) for e, m, _ in cells})
+    title = f"**{metric}** at {'the final evaluation' if budget is None else f'{budget:,.0f} env steps'}"
+    rows = [[f"{m} ({e})", *[mean_std(cells.get((e, m, a), np.array([]))) for a in algs]] for e, m in maps]
+    return title + "\n\n" + markdown(["map", *algs], rows)
+
+
+def search_rows(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, float | None]) -> tuple[list[list[str]], list[float]]:
+    """One Table 8 row per map; also each map's mean ratio for the average row."""
+    rows, ratios = [], []
+    runs = table[table["alg"] == alg]
+    for (env, map_name), group in sorted(runs.groupby(["env", "map"])):
+        budget = budgets.get(map_name, budgets.get("*"))
+        search = values_at_budget(group, f"test_{base}", budget)
+        prior = values_at_budget(group, f"test_prior_{base}", budget)
+        both = search.merge(prior, on=["run_dir", "seed"], suffixes=("_search", "_prior"))
+        if both.empty:
+            continue
+        keep = both["value_search"] != 0
+        ratio = (both["value_prior"][keep] / both["value_search"][keep]).to_numpy() * 100
+        steps = f"{budget:,.0f}" if budget is not None else f"final ({both['step_search'].max():,.0f})"
+        rows.append([f"{map_name} ({env})", steps, mean_std(both["value_search"].to_numpy()),
+                     mean_std(both["value_prior"].to_numpy()), mean_std(ratio, "{:.1f}%")])
+        if len(ratio):
+            ratios.append(float(np.mean(ratio)))
+    return rows, ratios
+
+
+def search_table(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, float | None]) -> str:
+    rows, ratios = search_rows(table, alg, base, budgets)
+    if ratios:
+        rows.append(["average", "", "100%", mean_std(np.array(ratios), "{:.1f}%"), ""])
+    header = ["map", "env steps", "w/ search (MCTS)", "w/o search (prior)", "performance ratio"]
+    return f"**{alg}: test_{base} with and without search**\n\n" + markdown(header, rows)
+
+
+def parse_budgets(items: list[str]) -> dict[str, float | None]:
+    """`3m=50000` per map, or a bare number for every map; nothing means the final evaluation."""
+    out: dict[str, float | None] = {}
+    for item in items:
+        key, _, value = item.rpartition("=")
+        out[key or "*"] = float(value)
+    return out or {"*": None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Markdown tables (mean ± std over seeds) from sacred records.")
+    p.add_argument("kind", choices=["budget", "search"])
+    p.add_argument("--results-dir", nargs="+", default=["results"])
+    p.add_argument("--metric", default="test_battle_won_mean", help="budget tables: the metric")
+    p.add_argument("--base", default="battle_won_mean", help="search table: test_<base> vs test_prior_<base>")
+    p.add_argument("--alg", default="mazero", help="search table: the algorithm")
+    p.add_argument("--algs", nargs="*")
+    p.add_argument("--maps", nargs="*")
+    p.add_argument("--budgets", nargs="*", default=[], help="budget: env steps; search: MAP=STEPS or STEPS")
+    p.add_argument("--out", help="also write the markdown here")
+    args = p.parse_args(argv)
+    if args.kind == "budget":
+        table = select(load_table(args.results_dir, [args.metric]), args.algs, args.maps)
+        budgets: list[float | None] = [float(b) for b in args.budgets] or [None]
+        text = "\n\n".join(budget_table(table, args.metric, b, args.algs) for b in budgets)
+    else:
+        metrics = [f"test_{args.base}", f"test_prior_{args.base}"]
+        table = select(load_table(args.results_dir, metrics), [args.alg], args.maps)
+        text = search_table(table, args.alg, args.base, parse_budgets(args.budgets))
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
