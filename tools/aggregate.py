@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 from rliable import metrics as rly  # noqa: E402
 
 from tools.plots import colour, save, select  # noqa: E402
-from tools.records import load_table, values_at_budget  # noqa: E402
+from tools.records import load_table, statuses, values_at_budget  # noqa: E402
 
 AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
     "median": rly.aggregate_median,
@@ -144,20 +144,23 @@ def figure(result: dict, metric: str, title: str) -> plt.Figure:
             rows = [(k.split(" > ")[1], v) for k, v in poi.items()]
             ax.axvline(0.5, color="0.5", ls="--", lw=0.8)
             ax.set_title(f"P({next(iter(poi)).split(' > ')[0]} > X)", fontsize=9)
-            ax.set_xlim(0, 1)
+            ax.set_xlim(-0.03, 1.15)
         else:
             rows = [(a, result["aggregates"][a][name]) for a in algs]
             ax.set_title(TITLES[name], fontsize=9)
         for i, (alg, est) in enumerate(rows):
             ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colour(alg), alpha=0.75)
             ax.plot([est["point"]] * 2, [i - 0.3, i + 0.3], color="k", lw=1.2)
+            ax.annotate(f"{est['point']:.2f}", (est["high"], i), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=7)
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([a for a, _ in rows] if (name == panels[0] or name == "poi") else [], fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
+        ax.margins(x=0.15)
         ax.grid(axis="x", alpha=0.3)
     budget = "final" if result["budget"] is None else f"{result['budget']:,.0f} steps"
-    fig.suptitle(f"{title} - {metric} at {budget}; tasks: {', '.join(result['tasks'])}; "
-                 f"runs: {', '.join(f'{a}={n}' for a, n in result['n_runs'].items())}", fontsize=8)
+    fig.suptitle(f"{title}\n{metric} at {budget}; tasks: {', '.join(result['tasks'])}; "
+                 f"runs per task: {', '.join(f'{a}={n}' for a, n in result['n_runs'].items())}", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -175,8 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--normalise", choices=["auto", "none", "minmax"], default="auto")
     p.add_argument("--title", default="Aggregate metrics (95% stratified bootstrap CIs)")
     p.add_argument("--out", required=True, help="path without suffix: writes .json and, per budget, .png/.pdf")
+    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
     args = p.parse_args(argv)
-    table = select(load_table(args.results_dir, [args.metric]), args.algs, args.maps)
+    table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
     budgets: list[float | None] = list(args.budgets) or [None]
     results = [analyse(table, args.metric, b, args.reference, args.reps, args.poi_reps, args.normalise) for b in budgets]
     out = Path(args.out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from tools.records import load_table  # noqa: E402
+from tools.records import load_table, statuses  # noqa: E402
 
 PALETTE: dict[str, str] = {
     "mazero": "#d62728", "mazero_paper": "#8c1c13",
@@ -132,7 +133,8 @@ def plot_curves(table: pd.DataFrame, metric: str, x: str = "step", title: str | 
     labels = [h.get_label() for h in handles.values()]
     fig.legend(list(handles.values()), labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=8,
                frameon=False)
-    heading = "\n".join(t for t in (title, caption) if t)
+    width_chars = int(fig.get_figwidth() * 15)
+    heading = "\n".join(textwrap.fill(t, width_chars) for t in (title, caption) if t)
     if heading:
         fig.suptitle(heading, fontsize=9)
     return fig
@@ -179,11 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--title")
     p.add_argument("--caption", help="small text under the figure, e.g. the budget and seeds")
     p.add_argument("--out", required=True, help="path without suffix; writes .png and .pdf")
+    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
     args = p.parse_args(argv)
     preset = ABLATIONS.get(args.figure or "", {})
     algs = args.algs or preset.get("algs")
     vary = args.vary or preset.get("vary")
-    table = add_variant(select(load_table(args.results_dir, [args.metric, "wall_time"]), algs, args.maps), vary)
+    table = load_table(args.results_dir, [args.metric, "wall_time"], statuses(args.include_running))
+    table = add_variant(select(table, algs, args.maps), vary)
     order = None
     if algs:
         order = [s for a in algs for s in sorted(table.loc[table["alg"] == a, "series"].unique())]

@@ -103,6 +103,11 @@ def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
+def statuses(include_running: bool) -> tuple[str, ...]:
+    """Finished runs only by default; in-progress ones on request (label such figures as partial)."""
+    return ("COMPLETED", "RUNNING") if include_running else ("COMPLETED",)
+
+
 def load_table(results_dirs: Iterable[Path | str], metrics: Iterable[str] | None = None,
                statuses: Iterable[str] | None = ("COMPLETED",)) -> pd.DataFrame:
     """`tidy` over several results dirs (e.g. the lead's runs plus a sweep's)."""

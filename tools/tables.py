@@ -5,7 +5,8 @@ column per algorithm), and the with/without-search table of paper Table 8.
     python -m tools.tables search --results-dir results --alg mazero --budgets 3m=50000 2m_vs_1z=50000
 
 The std is the sample std over seeds (ddof=1); a cell with one seed shows the value and n=1.
-Table 8's ratio is prior/search per seed (seeds where search scored 0 are left out of the ratio),
+Table 8's ratio is prior/search per seed (seeds where search scored 0 are left out of the ratio;
+no ratio for a map with negative scores, e.g. matrix-game returns, where it means nothing),
 then mean +- std over seeds; its average row is the mean +- std over maps of the per-map ratios."""
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tools.plots import select
-from tools.records import load_table, values_at_budget
+from tools.records import load_table, statuses, values_at_budget
 
 
 def mean_std(values: np.ndarray, fmt: str = "{:.3f}") -> str:
@@ -59,12 +60,14 @@ def search_rows(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, flo
         both = search.merge(prior, on=["run_dir", "seed"], suffixes=("_search", "_prior"))
         if both.empty:
             continue
+        steps = f"{budget:,.0f}" if budget is not None else f"final ({both['step_search'].max():,.0f})"
+        signed = bool((both[["value_search", "value_prior"]] < 0).to_numpy().any())
         keep = both["value_search"] != 0
         ratio = (both["value_prior"][keep] / both["value_search"][keep]).to_numpy() * 100
-        steps = f"{budget:,.0f}" if budget is not None else f"final ({both['step_search'].max():,.0f})"
         rows.append([f"{map_name} ({env})", steps, mean_std(both["value_search"].to_numpy()),
-                     mean_std(both["value_prior"].to_numpy()), mean_std(ratio, "{:.1f}%")])
-        if len(ratio):
+                     mean_std(both["value_prior"].to_numpy()),
+                     "n/a (negative scores)" if signed else mean_std(ratio, "{:.1f}%")])
+        if len(ratio) and not signed:
             ratios.append(float(np.mean(ratio)))
     return rows, ratios
 
@@ -97,14 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--maps", nargs="*")
     p.add_argument("--budgets", nargs="*", default=[], help="budget: env steps; search: MAP=STEPS or STEPS")
     p.add_argument("--out", help="also write the markdown here")
+    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
     args = p.parse_args(argv)
     if args.kind == "budget":
-        table = select(load_table(args.results_dir, [args.metric]), args.algs, args.maps)
+        table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
         budgets: list[float | None] = [float(b) for b in args.budgets] or [None]
         text = "\n\n".join(budget_table(table, args.metric, b, args.algs) for b in budgets)
     else:
         metrics = [f"test_{args.base}", f"test_prior_{args.base}"]
-        table = select(load_table(args.results_dir, metrics), [args.alg], args.maps)
+        table = select(load_table(args.results_dir, metrics, statuses(args.include_running)), [args.alg], args.maps)
         text = search_table(table, args.alg, args.base, parse_budgets(args.budgets))
     print(text)
     if args.out:
