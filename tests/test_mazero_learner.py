@@ -1,0 +1,139 @@
+"""MAZero's replay windows, action views, controller and learner update."""
+import numpy as np
+import pytest
+import torch
+
+from components.episode_buffer import EpisodeBatch
+from components.transition_replay import PrioritizedTransitionReplay
+from config.loader import load_layers, recursive_update
+from config.mazero_schema import MAZeroConfig
+from controllers.mazero_controller import MAZeroMAC
+from controllers.mazero_inputs import ActionView, agent_inputs, alive_mask, frame_window
+from envs.multiagentenv import EnvInfo
+from learners.mazero_learner import MAZeroLearner
+from run import build_scheme
+from utils.logging import Logger, get_console_logger
+
+INFO = EnvInfo(n_agents=3, n_actions=6, obs_shape=5, state_shape=7, episode_limit=12, backend="test", noop_action=4)
+
+
+def config(**overrides) -> MAZeroConfig:
+    raw = recursive_update(load_layers("mazero", "matrix"), {
+        "seed": 0, "num_simulations": 6, "batch_size": 8, "min_replay_transitions": 8, "unroll_steps": 3,
+        "td_steps": 2, "hidden_dim": 32, "communication_layers": 1, "buffer_size": 6, "stacked_observations": 2,
+        "target_update_interval": 3, **overrides})
+    raw["env_args"] = {}
+    args = MAZeroConfig.model_validate(raw)
+    args.env_info = INFO
+    return args
+
+
+def episode_batch(lengths, offset=0.0, dead_agent_from=None):
+    """Episodes whose obs encode (episode, t) so windows can be checked exactly."""
+    scheme, groups, preprocess = build_scheme(INFO)
+    batch = EpisodeBatch(scheme, groups, len(lengths), INFO.episode_limit + 1, preprocess=preprocess)
+    for i, length in enumerate(lengths):
+        for t in range(length + 1):
+            avail = np.ones((3, 6))
+            if dead_agent_from is not None and t >= dead_agent_from:
+                avail[2] = np.eye(6)[4]
+            batch.update({"obs": np.full((3, 5), offset + 100 * i + t, np.float32), "state": np.zeros(7),
+                          "avail_actions": avail}, bs=[i], ts=t)
+            if t < length:
+                batch.update({"actions": np.full((3, 1), t % 4), "reward": [float(t + 1)],
+                              "terminated": [int(t == length - 1)]}, bs=[i], ts=t, mark_filled=False)
+    return batch, scheme, groups, preprocess
+
+
+def test_replay_windows_pad_before_and_after_the_episode():
+    args = config()
+    batch, scheme, groups, preprocess = episode_batch([4, 7])
+    replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
+    replay.insert_episode_batch(batch)
+    assert len(replay) == 11
+    rows, starts = np.array([0, 1]), np.array([2, 0])
+    window = replay._windows(rows, starts, np.array([2, 4]), np.ones(2))
+    # stacked frames: one frame before t (zeros before the episode), positions clamp at the final obs (t = 4)
+    assert window.obs[0, :, 0, 0].tolist() == [1, 2, 3, 4, 4, 4, 4]
+    assert window.obs[1, :, 0, 0].tolist() == [0, 100, 101, 102, 103, 104, 105]
+    assert window.rewards[0].tolist() == [3, 4, 0, 0, 0] and window.actions[0, :, 0].tolist() == [2, 3, 0, 0, 0]
+    assert window.steps_left.tolist() == [2, 7] and window.truncated.tolist() == [False, False]
+
+
+def test_replay_evicts_whole_oldest_episodes():
+    args = config(buffer_size=2)
+    replay = None
+    for k, lengths in enumerate([[3], [4], [5]]):
+        batch, scheme, groups, preprocess = episode_batch(lengths, offset=1000 * k)
+        replay = replay or PrioritizedTransitionReplay(scheme, groups, args, preprocess)
+        replay.insert_episode_batch(batch)
+    assert len(replay) == 9 and replay.sampler.oldest_id == 3      # the 3-step episode left with its ids
+    sample = replay.sample(64)
+    assert set(sample.obs[:, 1, 0, 0].long().tolist()) <= {1000 + t for t in range(4)} | {2000 + t for t in range(5)}
+
+
+def test_action_views_round_trip_and_mask_joint_actions():
+    avail = torch.tensor([[1, 0, 1], [0, 1, 1]])
+    flat = ActionView(n_agents=2, n_actions=3, flat=True)
+    joint = flat.avail(avail)[0]
+    assert joint.shape == (9,) and joint.tolist() == [0, 1, 1, 0, 0, 0, 0, 1, 1]
+    actions = torch.tensor([[2, 1], [0, 2]])
+    assert torch.equal(flat.to_env(flat.to_model(actions)), actions)
+    factored = ActionView(2, 3, flat=False)
+    assert torch.equal(factored.avail(avail), avail) and torch.equal(factored.to_model(actions), actions)
+
+
+def test_inputs_stack_frames_and_mark_dead_agents():
+    obs = torch.arange(2 * 4 * 3 * 2, dtype=torch.float32).view(2, 4, 3, 2)
+    window = frame_window(obs, t=0, n_frames=3)
+    assert window.shape == (2, 3, 3, 2) and torch.all(window[:, :2] == 0) and torch.equal(window[:, 2], obs[:, 0])
+    inputs = agent_inputs(window, obs_agent_id=True)
+    assert inputs.shape == (2, 3, 3 * 2 + 3) and torch.equal(inputs[0, :, -3:], torch.eye(3))
+    avail = torch.tensor([[1, 1, 0, 0, 1, 0], [0, 0, 0, 0, 1, 0]])
+    assert alive_mask(avail, noop_action=4).tolist() == [True, False]
+
+
+def test_controller_dead_agents_take_the_noop_and_actions_are_available():
+    args = config()
+    batch, scheme, groups, _ = episode_batch([8], dead_agent_from=0)
+    mac = MAZeroMAC(scheme, groups, args)
+    for test_mode in (False, True):
+        actions = mac.select_actions(batch, t_ep=1, t_env=10**6, bs=np.array([0]), test_mode=test_mode)
+        assert actions.shape == (1, 3) and actions[0, 2].item() == 4
+    mac.use_test_variant("prior_")
+    assert mac.select_actions(batch, t_ep=1, t_env=0, bs=np.array([0]), test_mode=True)[0, 2].item() == 4
+
+
+@pytest.mark.parametrize("overrides", [{}, {"policy_loss": "bc"}, {"model_type": "flat"},
+                                       {"share_parameters": False, "communication": False}])
+def test_learner_update_trains_lags_the_target_and_round_trips(overrides):
+    torch.manual_seed(0)
+    args = config(**overrides)
+    batch, scheme, groups, preprocess = episode_batch([6, 9, 12], dead_agent_from=3)
+    mac = MAZeroMAC(scheme, groups, args)
+    learner = MAZeroLearner(mac, scheme, Logger(get_console_logger("test")), args)
+    replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
+    replay.insert_episode_batch(batch)
+    before = [p.detach().clone() for p in learner.model.parameters()]
+    target_before = [p.detach().clone() for p in learner.target_model.parameters()]
+    sample = replay.sample(args.batch_size)
+    out = learner.train(sample, t_env=100, episode_num=3)
+    assert all(np.isfinite(v) for v in out.stats.values())
+    assert out.priorities.shape == (args.batch_size,) and torch.all(out.priorities > 0)
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(target_before, learner.target_model.parameters()))  # lags
+    learner.train(replay.sample(args.batch_size), 100, 3)
+    learner.train(replay.sample(args.batch_size), 100, 3)  # update 3 = target_update_interval: copied
+    assert all(torch.equal(a, b) for a, b in zip(learner.model.parameters(), learner.target_model.parameters()))
+    replay.update_priorities(sample, out.priorities)
+
+    state = learner.state_dict()
+    clone_mac = MAZeroMAC(scheme, groups, args)
+    clone = MAZeroLearner(clone_mac, scheme, Logger(get_console_logger("test")), args)
+    clone.load_state_dict(state)
+    probe = replay.sample(args.batch_size)
+    torch.manual_seed(1)
+    a = learner.train(probe, 100, 3).stats["loss"]
+    torch.manual_seed(1)
+    b = clone.train(probe, 100, 3).stats["loss"]
+    assert a == pytest.approx(b, rel=1e-6)
