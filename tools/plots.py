@@ -112,7 +112,7 @@ def plot_curves(table: pd.DataFrame, metric: str, x: str = "step", title: str | 
         raise SystemExit(f"no completed runs log '{metric}' (check --results-dir, --algs and --maps)")
     order = series_order or sorted(rows["series"].unique())
     colours = {name: colour(name) for name in order} | (colours or {})
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.6, 3.4), squeeze=False,
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, 3.6 * len(panels) + 0.6), 3.4), squeeze=False,
                              layout="constrained")
     scale, unit = x_scale(rows, x)
     handles = {}
@@ -131,9 +131,10 @@ def plot_curves(table: pd.DataFrame, metric: str, x: str = "step", title: str | 
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(METRIC_LABELS.get(metric, metric))
     labels = [h.get_label() for h in handles.values()]
-    fig.legend(list(handles.values()), labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=8,
+    fig.legend(list(handles.values()), labels, loc="outside lower center", fontsize=8,
+               ncol=min(len(labels), max(1, int(fig.get_figwidth() / 2.2))),
                frameon=False)
-    width_chars = int(fig.get_figwidth() * 15)
+    width_chars = int(fig.get_figwidth() * 13)
     heading = "\n".join(textwrap.fill(t, width_chars) for t in (title, caption) if t)
     if heading:
         fig.suptitle(heading, fontsize=9)
