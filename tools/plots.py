@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from tools.records import load_table, statuses  # noqa: E402
+from tools.records import load_table, read_json, statuses  # noqa: E402
 
 PALETTE: dict[str, str] = {
     "mazero": "#d62728", "mazero_paper": "#8c1c13",
@@ -93,8 +93,6 @@ def add_variant(table: pd.DataFrame, vary: str | None) -> pd.DataFrame:
     if vary is None:
         table["series"] = table["alg"]
         return table
-    from tools.records import read_json
-
     values = {d: read_json(Path(d) / "config.json").get(vary) for d in table["run_dir"].unique()}
     table["series"] = [series_name(a, values[d], vary) for a, d in zip(table["alg"], table["run_dir"])]
     return table
