@@ -77,7 +77,12 @@ def main(argv: list[str]) -> None:
     ex = Experiment(f"{args.name}", save_git_info=False)
     ex.logger = console
     ex.captured_out_filter = apply_backspaces_and_linefeeds
-    ex.add_config(raw)
+    # Every key of the algorithm's schema is in sacred's base config (with its default), so any
+    # valid key can be overridden with `with` and every run records the complete config.
+    base = args.model_dump(mode="json")
+    if base["seed"] is None:
+        del base["seed"]  # sacred draws and records one
+    ex.add_config(base)
 
     @ex.config_hook
     def validate_and_observe(config: dict, command_name: str, logger: Any) -> dict:
