@@ -1,5 +1,4 @@
 """The parallel runner: lockstep episodes, seeds, and recovery from a crashing simulator."""
-import numpy as np
 import torch
 
 from config.loader import load_layers, recursive_update

@@ -38,6 +38,8 @@ class MAZeroConfig(RunConfig):
     exploration_fraction: float = Field(default=0.25, ge=0.0, le=1.0)
     max_search_depth: int = Field(default=16, ge=1)
     visit_temperature: float = Field(default=1.0, gt=0.0, description="self-play samples N(a)^(1/T)")
+    sampling_temperature: float = Field(
+        default=1.0, gt=0.0, description="nodes sample joint actions from pi^(1/tau) (Sampled MuZero); 1 = paper")
     test_mcts: bool = Field(default=True, description="False: evaluate only the decentralised prior (paper Table 8)")
     test_prior: bool = Field(default=True, description="also log the prior-only win rate as test_prior_*")
     search_latent_bf16: bool = Field(default=False, description="keep the search's latent pool in bf16")

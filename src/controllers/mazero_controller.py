@@ -34,7 +34,7 @@ def search_config(args: MAZeroConfig, use_noise: bool) -> SearchConfig:
         num_simulations=args.num_simulations, num_sampled_actions=args.num_sampled_actions,
         rho=args.mcts_rho, lam=args.mcts_lambda, discount=args.gamma, c1=args.pb_c_init, c2=args.pb_c_base,
         dirichlet_alpha=args.dirichlet_alpha, exploration_fraction=args.exploration_fraction,
-        use_noise=use_noise, max_depth=args.max_search_depth,
+        use_noise=use_noise, max_depth=args.max_search_depth, sampling_temperature=args.sampling_temperature,
         latent_dtype=torch.bfloat16 if args.search_latent_bf16 else torch.float32,
         autocast_bf16=args.search_autocast_bf16, use_cuda_graph=args.search_cuda_graph,
     )

@@ -11,7 +11,6 @@ One update, top to bottom:
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -19,7 +18,6 @@ from torch import Tensor
 from components.transition_replay import TransitionBatch
 from config.mazero_schema import MAZeroConfig
 from controllers.mazero_controller import MAZeroMAC, search_config
-from controllers.mazero_inputs import agent_inputs
 from learners.base import Learner, TrainOutput
 from learners.mazero_losses import (
     awpo_policy_loss,

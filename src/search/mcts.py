@@ -275,7 +275,7 @@ class SampledMCTS:
         static slices of the tree that can be non-empty at this simulation.
         """
         cfg = self.config
-        batch, dummy = state.batch_size, state.dummy
+        dummy = state.dummy
         b = consts.batch_ids
         k = cfg.num_sampled_actions
         gamma = cfg.discount
