@@ -52,19 +52,21 @@ def synthetic_episodes(scheme, groups, preprocess, info: EnvInfo, n: int, rng: n
     return batch
 
 
-def timed(fn, repeats: int, device: torch.device) -> float:
-    """Median seconds of `fn` after one warm-up call."""
+def timed(fn, repeats: int, device: torch.device) -> tuple[float, float]:
+    """Median (wall, process CPU) seconds of `fn` after one warm-up call. On a shared CPU the
+    process time of a single-threaded run is what an idle machine's wall-clock would be."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return float(np.median(walls)), float(np.median(cpus))
 
 
 def main() -> None:
@@ -105,8 +107,9 @@ def main() -> None:
     acting = synthetic_episodes(scheme, groups, preprocess, args.env_info, args.batch_size_run, rng)
     rows = np.arange(args.batch_size_run)
 
-    search_s = timed(lambda: mac.select_actions(acting, t_ep=3, t_env=10**9, bs=rows), opts.repeats, device)
-    update_s = timed(lambda: learner.train(replay.sample(args.batch_size), 10**6, 10**4), opts.repeats, device)
+    search_s, search_cpu = timed(lambda: mac.select_actions(acting, t_ep=3, t_env=10**9, bs=rows), opts.repeats, device)
+    update_s, update_cpu = timed(lambda: learner.train(replay.sample(args.batch_size), 10**6, 10**4),
+                                 opts.repeats, device)
     searches = 1000 / args.batch_size_run
     updates = 1000 * (args.updates_per_env_step or 0.0)
     total = searches * search_s + updates * update_s
@@ -121,6 +124,10 @@ def main() -> None:
     print(f"learner update (B={args.batch_size}x{args.unroll_steps + 1} reanalysis): {1e3 * update_s:9.1f} ms")
     print(f"per 1,000 env steps: {searches:.0f} searches = {searches * search_s:8.1f} s, "
           f"{updates:.0f} updates = {updates * update_s:8.1f} s, total {total:8.1f} s")
+    if device.type == "cpu":
+        cpu_total = searches * search_cpu + updates * update_cpu
+        print(f"process CPU time: search {1e3 * search_cpu:.1f} ms, update {1e3 * update_cpu:.1f} ms, "
+              f"per 1,000 env steps {cpu_total:.1f} s (= idle wall-clock when single-threaded)")
 
 
 if __name__ == "__main__":
