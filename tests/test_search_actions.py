@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from search import SearchResult, policy_target_marginals, select_action_eval, select_action_train
-from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
+from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 
 def make_result(visits: list[list[int]], actions: Tensor | None = None) -> SearchResult:

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from search import ModelOutput, SampledMCTS, SearchConfig, select_action_eval
-from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
+from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 MATGAME1 = torch.tensor([[8.0, -12.0, -12.0], [-12.0, 0.0, 0.0], [-12.0, 0.0, 0.0]])
 

@@ -6,8 +6,8 @@ import torch
 
 from search import SampledMCTS, SearchConfig
 from search.os_lambda import top_set_sizes
-from test_search_toys import LinearToyModel, brute_force_values
-from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
+from search_toys import LinearToyModel, brute_force_values
+from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 B, N, A = 3, 3, 4
 

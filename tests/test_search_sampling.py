@@ -6,7 +6,7 @@ import torch
 
 from search import SearchConfig
 from search.sampling import inverse_cdf_sample, merge_duplicates, sample_children
-from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
+from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 
 def test_inverse_cdf_never_draws_zero_mass_actions() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from search import SampledMCTS, SearchConfig
-from test_search_toys import LinearToyModel, brute_force_values
-from test_search_toys import single_thread  # noqa: F401  (autouse fixture)
+from search_toys import LinearToyModel, brute_force_values
+from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 N, A, K = 3, 5, 8
 

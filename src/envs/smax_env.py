@@ -30,7 +30,7 @@ from envs.args import SC2Args
 from envs.multiagentenv import EnvInfo, MultiAgentEnv
 from envs.smax_scenarios import SMAX_MAPS, smax_scenario
 from envs.stats import BattleStats
-from envs.vec_env import VecEnv
+from envs.vec_env import VecEnv, checked_step_inputs
 
 NOOP_ACTION = 4  # SMAX's "stop": the only action a dead agent has
 OUT_FIELDS = ("reward", "done", "won", "draw", "timeout", "dead_allies", "dead_enemies")
@@ -268,12 +268,7 @@ class SMAXVecEnv(VecEnv):
     def step(
         self, actions: np.ndarray, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        actions = np.asarray(actions)
-        active = np.asarray(active, dtype=bool)
-        expected = (self.num_envs, self._info.n_agents)
-        if actions.shape != expected or active.shape != (self.num_envs,):
-            raise ValueError(f"actions must be {expected} and active ({self.num_envs},); "
-                             f"got {actions.shape} and {active.shape}")
+        actions, active = checked_step_inputs(actions, active, self.num_envs, self._info.n_agents)
         act = actions.astype(np.int32)
         if np.any((act < 0) | (act >= self._info.n_actions)):
             raise ValueError(f"actions must lie in [0, {self._info.n_actions})")

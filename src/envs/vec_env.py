@@ -11,6 +11,18 @@ from envs.multiagentenv import EnvInfo, MultiAgentEnv
 from envs.stats import merge_stats
 
 
+def checked_step_inputs(actions: np.ndarray, active: np.ndarray, num_envs: int,
+                        n_agents: int) -> tuple[np.ndarray, np.ndarray]:
+    """The runner's actions [B, n_agents] and active mask [B] as arrays, shapes checked."""
+    actions = np.asarray(actions)
+    active = np.asarray(active, dtype=bool)
+    expected = (num_envs, n_agents)
+    if actions.shape != expected or active.shape != (num_envs,):
+        raise ValueError(f"actions must be {expected} and active ({num_envs},); "
+                         f"got {actions.shape} and {active.shape}")
+    return actions, active
+
+
 class VecEnv(ABC):
     """B environments with identical shapes.
 
@@ -80,12 +92,7 @@ class SerialVecEnv(VecEnv):
     def step(
         self, actions: np.ndarray, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        actions = np.asarray(actions)
-        active = np.asarray(active, dtype=bool)
-        expected = (self.num_envs, self._info.n_agents)
-        if actions.shape != expected or active.shape != (self.num_envs,):
-            raise ValueError(f"actions must be {expected} and active ({self.num_envs},); "
-                             f"got {actions.shape} and {active.shape}")
+        actions, active = checked_step_inputs(actions, active, self.num_envs, self._info.n_agents)
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         terminated = np.zeros(self.num_envs, dtype=bool)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
