@@ -130,3 +130,35 @@ def test_update_before_and_after_clustering_and_round_trip():
     assert learner.train(batch, 30, 3).stats == other.train(batch, 30, 3).stats
     assert all(torch.equal(a, b) for a, b in zip(nets(learner), nets(other)))
     assert torch.equal(learner.mac.select_actions(batch, 0, 30), other.mac.select_actions(batch, 0, 30))
+
+
+def smax_3m_like_spaces(n_roles: int = 5) -> torch.Tensor:
+    """Role spaces from a realistic SMAX 3m action-effect representation: moves 0-3 (two
+    pairs), stop 4 (the no-op) on its own, attacks 5-7 (one cluster each)."""
+    repr_ = torch.tensor([[0.0, 10.0], [0.0, 10.2], [10.0, 0.0], [10.2, 0.0], [-10.0, -10.0],
+                          [20.0, 20.0], [30.0, 20.0], [20.0, 30.0]])
+    labels = kmeans(repr_, n_roles + 1, 50, torch.Generator().manual_seed(0))
+    return role_action_spaces(labels, n_roles, 8, always_allowed=4)
+
+
+def test_no_role_is_the_noop_alone_and_all_actions_are_covered():
+    spaces = smax_3m_like_spaces()
+    assert ((spaces.sum(-1) - spaces[:, 4]) > 0).all()  # every role has an action besides the no-op
+    assert (spaces.sum(0) > 0).all()  # the union covers every action
+
+
+def test_attack_role_out_of_range_does_not_pin_agent_to_noop():
+    """Regression: an alive agent whose role holds only attacks that are unavailable (no enemy in
+    range) used to get only the no-op (stop), so greedy attack roles froze the team in place."""
+    spaces = smax_3m_like_spaces()
+    attack_roles = [r for r in range(spaces.shape[0]) if spaces[r, :4].sum() == 0]
+    assert attack_roles
+    avail = torch.tensor([1, 1, 1, 1, 1, 0, 0, 0]).expand(len(attack_roles), 8)  # moves and stop only
+    restricted = restrict_to_roles(avail, spaces, torch.tensor(attack_roles), always_allowed=4)
+    assert torch.equal(restricted, avail)
+    in_range = torch.ones(len(attack_roles), 8, dtype=torch.long)
+    restricted = restrict_to_roles(in_range, spaces, torch.tensor(attack_roles), always_allowed=4)
+    assert torch.equal(restricted, spaces[attack_roles])  # in range, the role restricts as before
+    dead = torch.zeros(1, 8, dtype=torch.long)
+    dead[0, 4] = 1
+    assert torch.equal(restrict_to_roles(dead, spaces, torch.tensor([0]), always_allowed=4), dead)

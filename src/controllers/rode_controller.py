@@ -72,7 +72,8 @@ class RODEMAC(BasicMAC):
             self.roles = self.role_selector.select_action(role_qs, torch.ones_like(role_qs), self._role_clock(t_env),
                                                           test_mode=test_mode)
         avail = ep_batch["avail_actions"][:, t_ep]
-        role_avail = restrict_to_roles(avail.cpu(), self.roles_net.spaces.cpu(), self.roles)
+        role_avail = restrict_to_roles(avail.cpu(), self.roles_net.spaces.cpu(), self.roles,
+                                       self.args.env_info.noop_action)
         qs = self.roles_net.action_values(hidden, self.roles)
         actions = self.action_selector.select_action(qs[bs], role_avail[bs], t_env, test_mode=test_mode)
         self._extras = {"roles": self.roles[bs].unsqueeze(-1), "role_avail_actions": role_avail[bs]}
