@@ -56,6 +56,10 @@ class Experiment:
     model_dir: Path
     state: LoopState = field(default_factory=LoopState)
     started: float = field(default_factory=time.time)
+    last_progress_print: float = field(default_factory=time.time)
+
+
+PROGRESS_EVERY_S = 30.0  # the progress line also appears at least this often, whatever the log intervals
 
 
 class StopRequest:
@@ -196,14 +200,16 @@ def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> None:
 
 def log_progress(exp: Experiment) -> None:
     args, runner, state = exp.args, exp.runner, exp.state
+    elapsed = state.wall_time + time.time() - exp.started
     if runner.t_env - state.last_runner_log_t >= args.runner_log_interval:
         runner.log_train_stats()
-        elapsed = state.wall_time + time.time() - exp.started
         exp.logger.log_stat("wall_time", elapsed, runner.t_env)
         exp.logger.log_stat("episode", runner.episodes, runner.t_env)
         state.last_runner_log_t = runner.t_env
-        if args.progress:
-            exp.logger.console.info(progress_line(exp.logger, runner.t_env, args.t_max, elapsed))
+        exp.last_progress_print = 0.0
+    if args.progress and time.time() - exp.last_progress_print >= PROGRESS_EVERY_S:
+        exp.logger.console.info(progress_line(exp.logger, runner.t_env, args.t_max, elapsed))
+        exp.last_progress_print = time.time()
     if runner.t_env - state.last_log_t >= args.log_interval:
         exp.logger.print_recent_stats()
         state.last_log_t = runner.t_env
