@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--normalise", choices=["auto", "none", "minmax"], default="auto")
     p.add_argument("--title", default="Aggregate metrics (95% stratified bootstrap CIs)")
     p.add_argument("--out", required=True, help="path without suffix: writes .json and, per budget, .png/.pdf")
-    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
+    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING or stopped early (INTERRUPTED): partial curves")
     args = p.parse_args(argv)
     table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
     budgets: list[float | None] = list(args.budgets) or [None]

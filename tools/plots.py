@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--title")
     p.add_argument("--caption", help="small text under the figure, e.g. the budget and seeds")
     p.add_argument("--out", required=True, help="path without suffix; writes .png and .pdf")
-    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
+    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING or stopped early (INTERRUPTED): partial curves")
     args = p.parse_args(argv)
     preset = ABLATIONS.get(args.figure or "", {})
     algs = args.algs or preset.get("algs")

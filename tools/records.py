@@ -105,7 +105,7 @@ def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFr
 
 def statuses(include_running: bool) -> tuple[str, ...]:
     """Finished runs only by default; in-progress ones on request (label such figures as partial)."""
-    return ("COMPLETED", "RUNNING") if include_running else ("COMPLETED",)
+    return ("COMPLETED", "RUNNING", "INTERRUPTED") if include_running else ("COMPLETED",)
 
 
 def load_table(results_dirs: Iterable[Path | str], metrics: Iterable[str] | None = None,
