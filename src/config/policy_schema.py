@@ -6,21 +6,18 @@ their registries, so a typo names the valid options before any work starts.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from config.loader import check_registered
 from config.schema import RunConfig
 
 
 def _check_registered(value: str, module: str, kind: str) -> str:
-    registry = importlib.import_module(module).REGISTRY
-    if value not in registry:
-        hint = difflib.get_close_matches(value, list(registry), n=1)
-        raise ValueError(f"unknown {kind} '{value}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
-                         + f" (registered: {', '.join(sorted(registry))})")
+    """The loader's registry check (its ConfigError is a ValueError, so pydantic reports it with the key)."""
+    check_registered(kind, value, importlib.import_module(module).REGISTRY)
     return value
 
 
