@@ -6,6 +6,7 @@ this loop."""
 from __future__ import annotations
 
 import math
+import os
 import re
 import signal
 import time
@@ -100,8 +101,9 @@ def build_scheme(env_info: Any) -> tuple[dict, dict, dict]:
 
 
 def run_token(args: RunConfig, env_label: str) -> str:
+    """Checkpoint folder name; the process id keeps two runs started in the same second apart."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{args.name}__{env_label}__seed{args.seed}__{stamp}")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{args.name}__{env_label}__seed{args.seed}__{stamp}-{os.getpid()}")
 
 
 def build_experiment(args: RunConfig, logger: Logger, env_label: str) -> Experiment:

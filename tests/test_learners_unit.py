@@ -160,3 +160,28 @@ def test_config_rejects_impossible_values():
         PPOConfig(name="p", env="matrix", eps_clip=1.5)
     with pytest.raises(ValueError):
         PPOConfig(name="p", env="matrix", critic_type="nope")
+
+
+def test_episode_minibatches_partition_the_rollout():
+    from learners.ppo_learner import episode_minibatches
+
+    torch.manual_seed(0)
+    parts = episode_minibatches(10, 4, torch.device("cpu"))
+    assert len(parts) == 4 and sorted(len(p) for p in parts) == [2, 2, 3, 3]
+    assert sorted(torch.cat(parts).tolist()) == list(range(10))  # every episode exactly once
+    assert torch.equal(episode_minibatches(5, 1, torch.device("cpu"))[0], torch.arange(5))
+    with pytest.raises(ValueError, match="exceeds"):
+        episode_minibatches(3, 4, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("minibatches", [1, 3])
+def test_ppo_takes_one_optimiser_step_per_minibatch_and_epoch(minibatches):
+    learner = make_learner("mappo", num_minibatches=minibatches, batch_size_run=3, optimizer="adam")
+    learner.train(make_batch(), t_env=10, episode_num=3)
+    steps = {int(s["step"]) for s in learner.agent_optimiser.state.values()}
+    assert steps == {learner.args.epochs * minibatches}
+
+
+def test_ppo_config_rejects_more_minibatches_than_episodes():
+    with pytest.raises(ValueError, match="num_minibatches"):
+        PPOConfig(name="mappo", env="matrix", num_minibatches=9, batch_size_run=8)

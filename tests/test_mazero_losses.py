@@ -7,6 +7,7 @@ import torch
 
 from learners.mazero_losses import (
     awpo_policy_loss,
+    awpo_target,
     awpo_weights,
     bc_policy_loss,
     categorical_cross_entropy,
@@ -197,6 +198,36 @@ def test_awpo_with_tiny_alpha_is_clip_times_bc_on_positive_advantages():
     positive = action_mask & (advantages > 0)
     expected = 3.0 * bc_policy_loss(logits, joint_actions, omega, positive)
     assert torch.allclose(result, expected, rtol=1e-6)
+
+
+def test_normalised_awpo_is_cross_entropy_to_eta_star_by_brute_force():
+    """eta*(a) = omega(a) exp(A/alpha) / Z(s) (paper eq. 12), per root, by a plain loop."""
+    logits, joint_actions, omega, action_mask, advantages = random_policy_problem(7)
+    advantages = advantages * 30.0  # matrix-game scale: the unnormalised weights would be ~e^30
+    alpha = 1.5
+    eta = []
+    for b in range(omega.shape[0]):
+        raw = [omega[b, m].item() * math.exp(advantages[b, m].item() / alpha) if action_mask[b, m] else 0.0
+               for m in range(omega.shape[1])]
+        eta.append([w / sum(raw) for w in raw])
+    target = awpo_target(omega, advantages, action_mask, alpha)
+    assert torch.allclose(target.double(), torch.tensor(eta, dtype=torch.float64), rtol=1e-5, atol=1e-12)
+    expected = brute_force_weighted_loss(logits, joint_actions, torch.ones_like(omega), action_mask, eta)
+    result = awpo_policy_loss(logits, joint_actions, omega, action_mask, advantages, alpha, normalise=True)
+    assert torch.allclose(result.double(), expected, rtol=1e-5)
+    assert bool(torch.isfinite(result).all())
+
+
+def test_normalised_awpo_ignores_the_advantage_level_and_tends_to_bc():
+    logits, joint_actions, omega, action_mask, advantages = random_policy_problem(8)
+    base = awpo_policy_loss(logits, joint_actions, omega, action_mask, advantages, 2.0, normalise=True)
+    shifted = awpo_policy_loss(logits, joint_actions, omega, action_mask, advantages + 50.0, 2.0, normalise=True)
+    assert torch.allclose(base, shifted, rtol=1e-5)  # a wrong v(root) does not change the target
+    bc = bc_policy_loss(logits, joint_actions, omega, action_mask)
+    flat = awpo_policy_loss(logits, joint_actions, omega, action_mask, advantages, 1e9, normalise=True)
+    assert torch.allclose(flat, bc, rtol=1e-6)
+    no_children = awpo_target(omega, advantages, torch.zeros_like(action_mask), 2.0)
+    assert torch.equal(no_children, torch.zeros_like(no_children))
 
 
 def test_standardised_advantages_have_zero_mean_unit_std_and_zero_padding():

@@ -58,6 +58,10 @@ class MAZeroConfig(RunConfig):
     awpo_alpha: float = Field(default=3.0, gt=0.0, description="paper 3; reference 2")
     awpo_standardise: bool = Field(default=False, description="reference: standardise advantages over the batch")
     awpo_clip: float | None = Field(default=None, gt=0.0, description="reference: clip the weight at 3")
+    awpo_normalise: bool = Field(
+        default=False,
+        description="divide each root's weights by Z(s) (paper eq. 11-12): scale-safe for large rewards",
+    )
     reanalyse_noise: bool = Field(default=True, description="reference: Dirichlet noise in reanalysis searches")
     target_update_interval: int = Field(default=200, ge=1, description="updates between target-model copies")
     min_replay_transitions: int = Field(default=300, ge=1, description="paper 300; sampling waits for this many")
@@ -75,4 +79,6 @@ class MAZeroConfig(RunConfig):
             raise ValueError("model_type=flat has a single agent; use centralised_heads=concat")
         if self.hidden_dim % self.communication_heads:
             raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by communication_heads={self.communication_heads}")
+        if self.awpo_normalise and self.awpo_clip is not None:
+            raise ValueError("awpo_normalise=True makes the weights a distribution per root; awpo_clip does not apply")
         return self

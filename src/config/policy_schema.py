@@ -83,6 +83,7 @@ class PPOConfig(PolicyConfig):
     critic_type: str = "cv_critic"
     critic_hidden_dim: int = Field(default=64, ge=1)
     epochs: int = Field(default=15, ge=1, description="passes of clipped PPO over each rollout")
+    num_minibatches: int = Field(default=1, ge=1, description="episode minibatches per epoch (on-policy num_mini_batch)")
     eps_clip: float = Field(default=0.2, gt=0.0, lt=1.0)
     entropy_coef: float = Field(default=0.01, ge=0.0)
     value_loss_coef: float = Field(default=1.0, ge=0.0)
@@ -105,4 +106,7 @@ class PPOConfig(PolicyConfig):
             raise ValueError("ppo_learner needs agent_output_type='pi_logits'")
         if self.action_selector == "epsilon_greedy":
             raise ValueError("ppo_learner samples its policy: use action_selector 'soft_policies' or 'multinomial'")
+        if self.num_minibatches > self.batch_size_run:
+            raise ValueError(f"num_minibatches={self.num_minibatches} exceeds the batch_size_run={self.batch_size_run} "
+                             "episodes of a rollout")
         return self

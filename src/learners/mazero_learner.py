@@ -107,7 +107,8 @@ class MAZeroLearner(Learner):
         value_loss = categorical_cross_entropy(value_logits, scalar_to_categorical(value_targets, S)).sum(1)
         if args.policy_loss == "awpo":
             policy_loss = awpo_policy_loss(policy_logits, joint_actions, omega, child_mask, advantages,
-                                           args.awpo_alpha, standardise=args.awpo_standardise, clip=args.awpo_clip)
+                                           args.awpo_alpha, standardise=args.awpo_standardise, clip=args.awpo_clip,
+                                           normalise=args.awpo_normalise)
         else:
             policy_loss = bc_policy_loss(policy_logits, joint_actions, omega, child_mask)
         policy_loss = policy_loss.sum(1)

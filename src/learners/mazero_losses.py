@@ -128,6 +128,24 @@ def awpo_weights(
     return torch.where(valid, weights, torch.zeros_like(weights)).detach()
 
 
+def awpo_target(
+    omega: Tensor, advantages: Tensor, action_mask: Tensor, alpha: float, standardise: bool = False
+) -> Tensor:
+    """eta*(a) = omega(a) exp(A(a)/alpha) / Z(s) over each root's sampled set (paper eq. 11-12,
+    the distribution AWPO's KL derivation projects onto) -> [..., M], sums to 1 per root.
+
+    Computed in log space, so it is exact for any scale of A; a root without a valid child gets 0.
+    """
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    valid = action_mask.bool() & (omega > 0)
+    scores = standardise_advantages(advantages, action_mask.bool()) if standardise else advantages.float()
+    logits = torch.where(valid, omega.float().clamp(min=1e-30).log() + scores / alpha, -math.inf)
+    has_child = valid.any(-1, keepdim=True)
+    target = torch.softmax(torch.where(has_child, logits, 0.0), dim=-1)
+    return torch.where(has_child & valid, target, torch.zeros_like(target)).detach()
+
+
 def awpo_policy_loss(
     policy_logits: Tensor,
     joint_actions: Tensor,
@@ -138,12 +156,20 @@ def awpo_policy_loss(
     standardise: bool = False,
     clip: float | None = None,
     agent_mask: Tensor | None = None,
+    normalise: bool = False,
 ) -> Tensor:
     """AWPO (paper eq. 14): -sum_a omega(a) exp(A(a)/alpha) log pi(a) -> [...].
 
     `standardise` normalises over every valid entry of the tensors passed in, so pass the whole
-    training batch ([B, K+1, M]) in one call to match the reference.
+    training batch ([B, K+1, M]) in one call to match the reference. `normalise` divides each
+    root's weights by Z(s) = sum_a omega(a) exp(A(a)/alpha), i.e. the cross-entropy to eta* of
+    the paper's derivation (eq. 11-12): bounded whatever the scale of A (eq. 14's unnormalised
+    weights grow as exp(A/alpha) and, after gradient clipping, can starve the other losses).
+    `clip` does not apply with `normalise`.
     """
+    if normalise:
+        target = awpo_target(omega, advantages, action_mask, alpha, standardise)
+        return weighted_policy_loss(policy_logits, joint_actions, target, action_mask, None, agent_mask)
     weights = awpo_weights(advantages, action_mask, alpha, standardise, clip)
     return weighted_policy_loss(policy_logits, joint_actions, omega, action_mask, weights, agent_mask)
 

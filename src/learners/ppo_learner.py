@@ -2,8 +2,9 @@
 
 One update (on the latest rollout): compute the behaviour policy's log-probabilities and the
 target critic's values once, turn them into GAE advantages (or n-step returns) and critic
-targets, then run `epochs` full-batch passes of the clipped surrogate + entropy bonus for the
-actor and a (Huber) regression for the critic, and refresh the target critic on schedule.
+targets, then run `epochs` passes (each over `num_minibatches` random splits of the episodes) of
+the clipped surrogate + entropy bonus for the actor and a (Huber) regression for the critic, and
+refresh the target critic on schedule.
 With `standardise_returns` the critic learns running-normalised returns (MAPPO's value
 normalisation). The maths lives in `learners.targets`.
 """
@@ -23,6 +24,16 @@ from learners.targets import (gae_advantages, gather_actions, initial_moments, m
                               policy_entropy, ppo_clip_loss, standardise, unstandardise, update_moments,
                               value_error)
 from modules.critics import REGISTRY as critic_REGISTRY
+
+
+def episode_minibatches(n_episodes: int, n_minibatches: int, device: torch.device) -> list[torch.Tensor]:
+    """A fresh random split of the rollout's episodes into `n_minibatches` near-equal parts
+    (whole episodes, so the recurrent actor unrolls from each episode's start); 1 = full batch."""
+    if n_minibatches == 1:
+        return [torch.arange(n_episodes, device=device)]
+    if n_minibatches > n_episodes:
+        raise ValueError(f"num_minibatches={n_minibatches} exceeds the {n_episodes} episodes of a rollout")
+    return list(torch.randperm(n_episodes, device=device).tensor_split(n_minibatches))
 
 
 class PPOLearner(BaselineLearner):
@@ -63,21 +74,23 @@ class PPOLearner(BaselineLearner):
                 advantages = standardise(advantages, update_moments(initial_moments(self.device), advantages, tr.mask))
 
         for _ in range(args.epochs):
-            pi = self.mac.unroll(tr.batch)[:, :-1]  # [B, T, N, A]
-            log_pi = torch.log(gather_actions(pi, tr.actions).clamp_min(1e-10))
-            ratio = torch.exp(log_pi - old_log_pi)
-            entropy = masked_mean(policy_entropy(pi), tr.mask)
-            surrogate = masked_mean(ppo_clip_loss(ratio, advantages, args.eps_clip), tr.mask)
-            pg_loss = surrogate - args.entropy_coef * entropy
+            for rows in episode_minibatches(tr.batch.batch_size, args.num_minibatches, self.device):
+                mask = tr.mask[rows]
+                pi = self.mac.unroll(tr.batch[rows])[:, :-1]  # [b, T, N, A]
+                log_pi = torch.log(gather_actions(pi, tr.actions[rows]).clamp_min(1e-10))
+                ratio = torch.exp(log_pi - old_log_pi[rows])
+                entropy = masked_mean(policy_entropy(pi), mask)
+                surrogate = masked_mean(ppo_clip_loss(ratio, advantages[rows], args.eps_clip), mask)
+                pg_loss = surrogate - args.entropy_coef * entropy
 
-            values_now = self.critic(tr.batch)[:, :-1]
-            critic_loss = masked_mean(value_error(values_now - returns, args.huber_delta), tr.mask)
+                values_now = self.critic(tr.batch[rows])[:, :-1]
+                critic_loss = masked_mean(value_error(values_now - returns[rows], args.huber_delta), mask)
 
-            self.agent_optimiser.zero_grad(set_to_none=True)
-            self.critic_optimiser.zero_grad(set_to_none=True)
-            (pg_loss + args.value_loss_coef * critic_loss).backward()
-            agent_grad_norm = clip_and_step(self.agent_optimiser, self.mac.parameters(), args.grad_norm_clip)
-            critic_grad_norm = clip_and_step(self.critic_optimiser, self.critic.parameters(), args.grad_norm_clip)
+                self.agent_optimiser.zero_grad(set_to_none=True)
+                self.critic_optimiser.zero_grad(set_to_none=True)
+                (pg_loss + args.value_loss_coef * critic_loss).backward()
+                agent_grad_norm = clip_and_step(self.agent_optimiser, self.mac.parameters(), args.grad_norm_clip)
+                critic_grad_norm = clip_and_step(self.critic_optimiser, self.critic.parameters(), args.grad_norm_clip)
         self.train_steps += 1
 
         self._update_targets([(self.target_critic, self.critic)], episode_num)
@@ -90,8 +103,8 @@ class PPOLearner(BaselineLearner):
             "critic_grad_norm": critic_grad_norm,
             "advantage_mean": masked_mean(advantages, tr.mask).item(),
             "target_mean": masked_mean(returns, tr.mask).item(),
-            "approx_kl": masked_mean(old_log_pi - log_pi.detach(), tr.mask).item(),
-            "pi_max": masked_mean(pi.detach().max(dim=-1).values, tr.mask).item(),
+            "approx_kl": masked_mean(old_log_pi[rows] - log_pi.detach(), mask).item(),
+            "pi_max": masked_mean(pi.detach().max(dim=-1).values, mask).item(),
         }
         return TrainOutput(stats=stats)
 
