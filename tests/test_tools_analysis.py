@@ -70,6 +70,19 @@ def test_budget_table_mean_matches_numpy(results, table):
     assert len(at_100[("matrix", "matgame2", "qmix")]) == 2
 
 
+def test_runs_table_matches_metrics_json(results, table):
+    """final / last-k mean / best per run, against metrics.json read directly."""
+    rows = tables.run_rows(table, "test_return_mean", last=2)
+    qmix = [r for r in rows if r[0] == "qmix"]
+    assert len(qmix) == 2 and len(rows) == 5
+    for path, row in zip(sorted(results.glob("sacred/qmix/*/*/metrics.json")), sorted(qmix, key=lambda r: int(r[3]))):
+        series = json.loads(path.read_text())["test_return_mean"]
+        values = series["values"]
+        assert row[3] == path.parent.name and row[4].startswith(f"{int(series['steps'][-1]):,} (COMPLETED)")
+        assert row[5] == f"{values[-1]:.2f}" and row[6] == f"{np.mean(values[-2:]):.2f}"
+        assert row[7].startswith(f"{max(values):.2f} ")
+
+
 def test_search_table_from_mazero(results):
     table = records.load_table([results], ["test_return_mean", "test_prior_return_mean"])
     text = tables.search_table(table[table["alg"] == "mazero"], "mazero", "return_mean", {"*": None})

@@ -3,11 +3,14 @@ column per algorithm), and the with/without-search table of paper Table 8.
 
     python -m tools.tables budget --results-dir results --metric test_battle_won_mean --budgets 50000 100000
     python -m tools.tables search --results-dir results --alg mazero --budgets 3m=50000 2m_vs_1z=50000
+    python -m tools.tables runs --results-dir results --metric test_battle_won_mean --include-running
 
 The std is the sample std over seeds (ddof=1); a cell with one seed shows the value and n=1.
 Table 8's ratio is prior/search per seed (seeds where search scored 0 are left out of the ratio;
 no ratio for a map with negative scores, e.g. matrix-game returns, where it means nothing),
-then mean +- std over seeds; its average row is the mean +- std over maps of the per-map ratios."""
+then mean +- std over seeds; its average row is the mean +- std over maps of the per-map ratios.
+The runs table has one row per run: its last evaluation, the mean of its last `--last`
+evaluations (single evaluations of 32 episodes are noisy), its best, and its wall-clock."""
 from __future__ import annotations
 
 import argparse
@@ -80,6 +83,26 @@ def search_table(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, fl
     return f"**{alg}: test_{base} with and without search**\n\n" + markdown(header, rows)
 
 
+def run_rows(table: pd.DataFrame, metric: str, last: int) -> list[list[str]]:
+    """One row per run of `metric`: alg, map, seed, sacred id, last step (status), final, mean of the last
+    `last` values, best (at step), wall-clock at the last value."""
+    rows = []
+    series = table[table["metric"] == metric].sort_values("step")
+    for (alg, map_name, seed, status, run_dir), g in series.groupby(["alg", "map", "seed", "status", "run_dir"], sort=True):
+        best = g.loc[g["value"].idxmax()]
+        minutes = g["wall_time"].iloc[-1] / 60
+        rows.append([str(alg), str(map_name), str(seed), Path(run_dir).name, f"{int(g['step'].iloc[-1]):,} ({status})",
+                     f"{g['value'].iloc[-1]:.2f}", f"{g['value'].tail(last).mean():.2f}",
+                     f"{best['value']:.2f} (t={int(best['step']) // 1000}k)",
+                     "-" if np.isnan(minutes) else f"{minutes:.1f} min"])
+    return rows
+
+
+def runs_table(table: pd.DataFrame, metric: str, last: int) -> str:
+    header = ["alg", "map", "seed", "run id", "last evaluation at", "final", f"last {last}", "best", "wall-clock"]
+    return markdown(header, run_rows(table, metric, last))
+
+
 def parse_budgets(items: list[str]) -> dict[str, float | None]:
     """`3m=50000` per map, or a bare number for every map; nothing means the final evaluation."""
     out: dict[str, float | None] = {}
@@ -91,7 +114,7 @@ def parse_budgets(items: list[str]) -> dict[str, float | None]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Markdown tables (mean ± std over seeds) from sacred records.")
-    p.add_argument("kind", choices=["budget", "search"])
+    p.add_argument("kind", choices=["budget", "search", "runs"])
     p.add_argument("--results-dir", nargs="+", default=["results"])
     p.add_argument("--metric", default="test_battle_won_mean", help="budget tables: the metric")
     p.add_argument("--base", default="battle_won_mean", help="search table: test_<base> vs test_prior_<base>")
@@ -99,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--algs", nargs="*")
     p.add_argument("--maps", nargs="*")
     p.add_argument("--budgets", nargs="*", default=[], help="budget: env steps; search: MAP=STEPS or STEPS")
+    p.add_argument("--last", type=int, default=5, help="runs table: how many final evaluations to average")
     p.add_argument("--out", help="also write the markdown here")
     p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
     args = p.parse_args(argv)
@@ -106,6 +130,10 @@ def main(argv: list[str] | None = None) -> None:
         table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
         budgets: list[float | None] = [float(b) for b in args.budgets] or [None]
         text = "\n\n".join(budget_table(table, args.metric, b, args.algs) for b in budgets)
+    elif args.kind == "runs":
+        table = select(load_table(args.results_dir, [args.metric, "wall_time"], statuses(args.include_running)),
+                       args.algs, args.maps)
+        text = runs_table(table, args.metric, args.last)
     else:
         metrics = [f"test_{args.base}", f"test_prior_{args.base}"]
         table = select(load_table(args.results_dir, metrics, statuses(args.include_running)), [args.alg], args.maps)
