@@ -316,7 +316,7 @@ def test_n_step_targets_match_brute_force_on_random_episodes():
         rewards_ep = torch.randn(length, generator=generator, dtype=torch.float64).tolist()
         values_ep = torch.randn(length + 1, generator=generator, dtype=torch.float64).tolist()
         start = int(torch.randint(0, length, (1,), generator=generator))
-        n = int(torch.randint(1, n_max + 1, (1,), generator=generator))
+        n = int(torch.randint(0, n_max + 1, (1,), generator=generator))  # 0: z = v(o_t) itself
         truncated = bool(sample % 3 == 0)
         rewards_row, values_row = layout(rewards_ep, values_ep, start, k, n_max)
         rows.append((rewards_row, values_row))
@@ -347,6 +347,14 @@ def test_n_step_targets_check_shapes():
 def test_off_policy_td_steps_schedule():
     ages = torch.tensor([0, 299_999, 300_000, 600_000, 10**9])
     assert off_policy_td_steps(ages, 300_000).tolist() == [5, 5, 4, 3, 1]
+    assert off_policy_td_steps(ages, 300_000, min_td_steps=0).tolist() == [5, 5, 4, 3, 0]
+
+
+def test_zero_td_steps_bootstrap_from_the_position_itself():
+    rewards = torch.arange(1.0, 8.0)[None]           # K = 2, n = 5
+    values = torch.arange(10.0, 90.0, 10.0)[None]
+    result = n_step_value_targets(rewards, values, torch.tensor([2]), 5, 0.5, td_steps=torch.tensor([0]))
+    assert torch.allclose(result, torch.tensor([[10.0, 20.0, 0.0]]))  # z = v(o_t+k) inside, 0 past T
 
 
 def test_value_priorities():

@@ -70,6 +70,9 @@ class MAZeroConfig(RunConfig):
     priority_beta_updates: int = Field(default=100_000, ge=1, description="updates over which beta anneals to 1")
     off_policy_correction: bool = Field(default=False, description="reference: shorter n for old transitions")
     off_policy_age_steps: int = Field(default=300_000, ge=1, description="age (transitions) per td step lost")
+    off_policy_min_td_steps: int = Field(
+        default=1, ge=0, description="reference 1; 0: the oldest data bootstraps from v(o_t+k) alone"
+    )
 
     @model_validator(mode="after")
     def _check_mazero(self) -> "MAZeroConfig":
@@ -79,6 +82,8 @@ class MAZeroConfig(RunConfig):
             raise ValueError("model_type=flat has a single agent; use centralised_heads=concat")
         if self.hidden_dim % self.communication_heads:
             raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by communication_heads={self.communication_heads}")
+        if self.off_policy_min_td_steps > self.td_steps:
+            raise ValueError(f"off_policy_min_td_steps={self.off_policy_min_td_steps} exceeds td_steps={self.td_steps}")
         if self.awpo_normalise and self.awpo_clip is not None:
             raise ValueError("awpo_normalise=True makes the weights a distribution per root; awpo_clip does not apply")
         return self

@@ -69,7 +69,8 @@ class MAZeroLearner(Learner):
             self.target_model.eval()
             flat = lambda x: x.flatten(0, 1)  # noqa: E731
             boot = self.target_model.initial_inference(flat(inputs), flat(mask)).value.view(B, K + n + 1)
-            td = off_policy_td_steps(batch.age, args.off_policy_age_steps, n) if args.off_policy_correction else None
+            td = (off_policy_td_steps(batch.age, args.off_policy_age_steps, n, args.off_policy_min_td_steps)
+                  if args.off_policy_correction else None)
             value_targets = n_step_value_targets(batch.rewards, boot, batch.steps_left, n, args.gamma,
                                                  truncated=batch.truncated, td_steps=td)
             reward_targets = batch.rewards[:, :K]

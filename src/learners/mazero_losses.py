@@ -217,8 +217,8 @@ def n_step_value_targets(
 
     rewards [B, K+n]: u_{t+j}; bootstrap_values [B, K+n+1]: v(o_{t+j}) (only entries j <= T-t are
     read); steps_left [B] = T - t >= 1; n_steps: the configured n, which fixes the layout;
-    truncated bool [B] or None (all terminal); td_steps int [B] in 1..n_steps or None: a shorter n
-    per sample (the reference's off-policy correction for old data, `off_policy_td_steps`).
+    truncated bool [B] or None (all terminal); td_steps int [B] in 0..n_steps or None: a shorter n
+    per sample (0: z = v(o_{t+k}) itself) (the reference's off-policy correction for old data, `off_policy_td_steps`).
     """
     batch, reward_columns = rewards.shape
     n_targets = reward_columns - n_steps + 1
@@ -229,7 +229,7 @@ def n_step_value_targets(
         )
     device = rewards.device
     per_sample = torch.full((batch,), n_steps, device=device) if td_steps is None else td_steps.to(device)
-    n_per_sample = per_sample.long().clamp(min=1, max=n_steps)[:, None]  # [B, 1]
+    n_per_sample = per_sample.long().clamp(min=0, max=n_steps)[:, None]  # [B, 1]
     left = steps_left.to(device).long()[:, None]  # [B, 1]
     k = torch.arange(n_targets, device=device)[None, :]  # [1, K+1]
     i = torch.arange(n_steps, device=device)  # [n]
@@ -255,10 +255,12 @@ def n_step_value_targets(
     return torch.where(inside, reward_sum + bootstrap_term, 0.0).to(rewards.dtype)
 
 
-def off_policy_td_steps(age: Tensor, auto_td_steps: int, max_td_steps: int = 5) -> Tensor:
-    """Reference off-policy correction: n = clip(max - age // auto_td_steps, 1, max), where age is
-    the number of transitions collected since the sampled one."""
-    return (max_td_steps - age.long() // auto_td_steps).clamp(min=1, max=max_td_steps)
+def off_policy_td_steps(age: Tensor, auto_td_steps: int, max_td_steps: int = 5, min_td_steps: int = 1) -> Tensor:
+    """Reference off-policy correction: n = clip(max - age // auto_td_steps, min, max), where age is
+    the number of transitions collected since the sampled one. The reference stops at min = 1;
+    min = 0 lets the oldest data fall back to the target model's value of the position itself
+    (no behaviour-policy rewards at all, as MuZero Reanalyse does for stale data)."""
+    return (max_td_steps - age.long() // auto_td_steps).clamp(min=min_td_steps, max=max_td_steps)
 
 
 def value_priorities(predicted_values: Tensor, target_values: Tensor, eps: float = 1e-6) -> Tensor:
