@@ -155,6 +155,47 @@ def measured_peak(cfg: SearchConfig, device: torch.device, n_agents: int, n_acti
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
+def mctx_tree_timer(num_simulations: int, num_actions: int, max_depth: int, repeats: int):
+    """Seconds for `mctx.muzero_policy` (jit-compiled, on JAX's default device) with a zero-cost
+    recurrent function over `num_actions` actions per node: the tree-only cost of DeepMind's
+    library, comparable with our tree-only column (K distinct children per node). None when mctx
+    is not installed. mctx has no sampled joint actions; this is its plain MuZero tree."""
+    try:
+        import jax
+        import jax.numpy as jnp
+        import mctx
+    except ImportError:
+        return None
+
+    def recurrent_fn(params, rng_key, action, embedding):
+        # Cheap but non-constant outputs, so the search does not run on ties.
+        nxt = embedding * 0.9 + action.astype(embedding.dtype)
+        out = mctx.RecurrentFnOutput(reward=jnp.sin(nxt), discount=jnp.full_like(nxt, 0.99),
+                                     prior_logits=jnp.zeros((nxt.shape[0], num_actions), nxt.dtype),
+                                     value=jnp.cos(nxt))
+        return out, nxt
+
+    @jax.jit
+    def search(rng_key, embedding):
+        root = mctx.RootFnOutput(prior_logits=jnp.zeros((embedding.shape[0], num_actions)),
+                                 value=jnp.zeros(embedding.shape[0]), embedding=embedding)
+        return mctx.muzero_policy(None, rng_key, root, recurrent_fn, num_simulations=num_simulations,
+                                  max_depth=max_depth).action_weights
+
+    def timer(batch: int) -> float:
+        key = jax.random.PRNGKey(0)
+        embedding = jnp.arange(batch, dtype=jnp.float32) / batch
+        search(key, embedding).block_until_ready()  # compile
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            search(key, embedding).block_until_ready()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    return timer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -182,15 +223,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"cuda_graph {args.cuda_graph}, bf16 {args.bf16}, N_sim {cfg.num_simulations}, K {cfg.num_sampled_actions}, "
           f"max_depth {cfg.max_depth}, tree_threads {cfg.tree_threads}")
-    try:
-        import mctx  # noqa: F401
-        print("mctx installed: comparison not implemented in this script")
-    except ImportError:
-        print("mctx not installed: skipped")
+    mctx_timer = mctx_tree_timer(cfg.num_simulations, cfg.num_sampled_actions, cfg.max_depth, repeats)
+    if mctx_timer is None:
+        print("mctx not installed: skipped (pip install mctx for the comparison column)")
     torch.manual_seed(0)
     model = PaperSizeModel(n_agents, obs_dim, n_actions).to(device)
     rows = []
-    header = f"{'B':>5} {'full ms':>9} {'model ms':>9} {'full/model':>10} {'tree ms':>8} {'tree us/root-sim':>16} {'depth':>5}"
+    header = (f"{'B':>5} {'full ms':>9} {'model ms':>9} {'full/model':>10} {'tree ms':>8} {'tree us/root-sim':>16} "
+              f"{'depth':>5} {'mctx tree ms':>12}")
     print(header)
     for batch in batches:
         obs = torch.randn(batch, n_agents, obs_dim, device=device)
@@ -210,10 +250,12 @@ def main() -> None:
         tree_engine = SampledMCTS(cfg)
         tree_s = timed(lambda: tree_engine.search(fake, obs, avail, mask, gen), device, repeats)
         per_root_sim = tree_s / (batch * cfg.num_simulations) * 1e6
+        mctx_s = mctx_timer(batch) if mctx_timer is not None else float("nan")
         rows.append(dict(B=batch, full_ms=full_s * 1e3, model_ms=model_s * 1e3, ratio=full_s / model_s,
-                         tree_ms=tree_s * 1e3, tree_us_per_root_sim=per_root_sim, max_depth_reached=depth))
+                         tree_ms=tree_s * 1e3, tree_us_per_root_sim=per_root_sim, max_depth_reached=depth,
+                         mctx_tree_ms=mctx_s * 1e3))
         print(f"{batch:>5} {full_s*1e3:>9.1f} {model_s*1e3:>9.1f} {full_s/model_s:>10.3f} {tree_s*1e3:>8.1f} "
-              f"{per_root_sim:>16.2f} {depth:>5}", flush=True)
+              f"{per_root_sim:>16.2f} {depth:>5} {mctx_s*1e3:>12.1f}", flush=True)
     memory = memory_report(cfg, device)
     for label, values in memory.items():
         print(f"memory 1536 x {cfg.num_simulations}, {label}: search arrays {values['search_arrays_MB']:.0f} MB, "
