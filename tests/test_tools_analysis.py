@@ -155,10 +155,13 @@ def test_curves_from_real_runs(table, tmp_path):
 
 def test_cli_end_to_end(results, tmp_path):
     plots.main(["--results-dir", str(results), "--metric", "test_return_mean", "--out", str(tmp_path / "c")])
+    plots.main(["--results-dir", str(results), "--metric", "test_return_mean", "--max-steps", "100",
+                "--out", str(tmp_path / "zoom")])
     aggregate.main(["--results-dir", str(results), "--metric", "test_return_mean", "--reference", "qmix",
                     "--reps", "100", "--poi-reps", "20", "--budgets", "100", "200", "--out", str(tmp_path / "a")])
     tables.main(["budget", "--results-dir", str(results), "--metric", "test_return_mean", "--out", str(tmp_path / "t.md")])
-    assert (tmp_path / "c.png").is_file() and (tmp_path / "a_100.png").is_file() and (tmp_path / "a_200.pdf").is_file()
+    assert (tmp_path / "c.png").is_file() and (tmp_path / "zoom.pdf").is_file()
+    assert (tmp_path / "a_100.png").is_file() and (tmp_path / "a_200.pdf").is_file()
     assert json.loads((tmp_path / "a.json").read_text())["budgets"][1]["budget"] == 200
     assert "| map | mazero | qmix | vdn |" in (tmp_path / "t.md").read_text()
 

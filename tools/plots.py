@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vary", help="config key whose values split an algorithm into series (e.g. mcts_rho)")
     p.add_argument("--title")
     p.add_argument("--caption", help="small text under the figure, e.g. the budget and seeds")
+    p.add_argument("--max-steps", type=float, help="drop evaluations after this many env steps (a budget zoom)")
     p.add_argument("--out", required=True, help="path without suffix; writes .png and .pdf")
     p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING or stopped early (INTERRUPTED): partial curves")
     args = p.parse_args(argv)
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     algs = args.algs or preset.get("algs")
     vary = args.vary or preset.get("vary")
     table = load_table(args.results_dir, [args.metric, "wall_time"], statuses(args.include_running))
+    if args.max_steps is not None:
+        table = table[table["step"] <= args.max_steps]
     table = add_variant(select(table, algs, args.maps), vary)
     order = None
     if algs:
