@@ -32,6 +32,8 @@ PALETTE: dict[str, str] = {
     "mazero_no_comm": "#ff7f0e", "mazero_no_sharing": "#17becf", "mazero_flat": "#7f7f7f",
     "qmix": "#1f3a93", "vdn": "#e377c2", "mappo": "#2e8b57", "ippo": "#bcbd22",
     "qplex": "#8c564b", "rode": "#ff9896", "cds": "#6b6ecf", "mamba": "#393b79",
+    "qmix_tuned": "#4a90d9", "qplex_tuned": "#c49c94", "rode_tuned": "#fd8d3c", "cds_tuned": "#9c9ede",
+    "mappo_smax": "#98df8a",
 }
 EXTRA_COLOURS = ["#637939", "#b5cf6b", "#bd9e39", "#e7ba52", "#843c39", "#d6616b", "#7b4173", "#a55194"]
 
@@ -121,6 +123,8 @@ def plot_curves(table: pd.DataFrame, metric: str, x: str = "step", title: str | 
             if values.size == 0:
                 continue
             mean, low, high = t_interval(values)
+            if "battle_won" in metric:  # a rate: a band outside [0, 1] (few seeds) says nothing
+                low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
             line, = ax.plot(grid / scale, mean, color=colours[name], lw=1.6, label=f"{name} (n={values.shape[0]})")
             ax.fill_between(grid / scale, low, high, color=colours[name], alpha=0.18, lw=0)
             handles.setdefault(name, line)
