@@ -75,15 +75,15 @@ class PPOLearner(BaselineLearner):
 
         for _ in range(args.epochs):
             for rows in episode_minibatches(tr.batch.batch_size, args.num_minibatches, self.device):
-                mask = tr.mask[rows]
-                pi = self.mac.unroll(tr.batch[rows])[:, :-1]  # [b, T, N, A]
+                mask, episodes = tr.mask[rows], tr.batch[rows]
+                pi = self.mac.unroll(episodes)[:, :-1]  # [b, T, N, A]
                 log_pi = torch.log(gather_actions(pi, tr.actions[rows]).clamp_min(1e-10))
                 ratio = torch.exp(log_pi - old_log_pi[rows])
                 entropy = masked_mean(policy_entropy(pi), mask)
                 surrogate = masked_mean(ppo_clip_loss(ratio, advantages[rows], args.eps_clip), mask)
                 pg_loss = surrogate - args.entropy_coef * entropy
 
-                values_now = self.critic(tr.batch[rows])[:, :-1]
+                values_now = self.critic(episodes)[:, :-1]
                 critic_loss = masked_mean(value_error(values_now - returns[rows], args.huber_delta), mask)
 
                 self.agent_optimiser.zero_grad(set_to_none=True)
