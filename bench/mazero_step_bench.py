@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--map", default="3m", choices=sorted(MAP_SHAPES))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--cuda-graph", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the search's tree steps")
     parser.add_argument("--bf16", action="store_true", help="bf16 latent pool and autocast in searches")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
@@ -88,6 +89,7 @@ def main() -> None:
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in opts.set)}
     raw = recursive_update(load_layers(opts.config, "sc2"), {
         "seed": 0, "use_cuda": opts.device == "cuda", "search_cuda_graph": opts.cuda_graph,
+        "search_compile_tree": opts.compile,
         "search_latent_bf16": opts.bf16, "search_autocast_bf16": opts.bf16, **overrides})
     raw["env_args"] = {}
     args = MAZeroConfig.model_validate(raw)
@@ -117,7 +119,7 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"# {date.today()} | {name} | torch {torch.__version__} | threads {torch.get_num_threads()} | "
           f"cpus {os.cpu_count()} | load {os.getloadavg()[0]:.2f}")
-    print(f"config={opts.config} map={opts.map} device={opts.device} cuda_graph={opts.cuda_graph} bf16={opts.bf16} "
+    print(f"config={opts.config} map={opts.map} device={opts.device} cuda_graph={opts.cuda_graph} compile={opts.compile} bf16={opts.bf16} "
           f"N_sim={args.num_simulations} K={args.num_sampled_actions} batch={args.batch_size} "
           f"unroll={args.unroll_steps} envs={args.batch_size_run} updates/step={args.updates_per_env_step}")
     print(f"self-play search (B={args.batch_size_run} roots):       {1e3 * search_s:9.1f} ms per lockstep step")

@@ -1,7 +1,7 @@
 """Benchmark of the search engine: full search vs model-only floor vs tree-only, and memory.
 
     python bench/search_bench.py --device cpu [--quick] [--batch-sizes 1,4,64,256]
-    python bench/search_bench.py --device cuda --cuda-graph [--bf16]
+    python bench/search_bench.py --device cuda --cuda-graph [--bf16] [--compile]
 
 The stand-in model has the paper's cost (3 agents, hidden 128, 3-layer transformer communication,
 per-agent MLPs, centralised value/reward heads); weights are random.
@@ -146,7 +146,7 @@ def measured_peak(cfg: SearchConfig, device: torch.device, n_agents: int, n_acti
     obs = torch.randn(batch, n_agents, obs_dim, device=device)
     mask = torch.ones(batch, n_agents, dtype=torch.bool, device=device)
     avail = torch.ones(batch, n_agents, n_actions, device=device)
-    engine = SampledMCTS(replace(cfg, use_cuda_graph=False))
+    engine = SampledMCTS(replace(cfg, use_cuda_graph=False, compile_tree=False))
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
@@ -165,6 +165,11 @@ def mctx_tree_timer(num_simulations: int, num_actions: int, max_depth: int, repe
         import jax.numpy as jnp
         import mctx
     except ImportError:
+        return None
+    try:
+        print(f"mctx {mctx.__version__} on JAX's {jax.default_backend()} back-end")
+    except Exception as error:  # noqa: BLE001
+        print(f"mctx skipped: JAX back-end unavailable ({error})"[:300])
         return None
 
     def recurrent_fn(params, rng_key, action, embedding):
@@ -203,9 +208,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat, skip B > 256 on cpu")
     parser.add_argument("--cuda-graph", action="store_true", help="capture one simulation in a CUDA graph")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for model calls and a bf16 latent pool")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the tree steps and the model's recurrent call (floor measured the same way)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave default)")
     parser.add_argument("--tree-threads", type=int, default=0, help="threads for tree ops on cpu (0: same as model)")
     parser.add_argument("--max-depth", type=int, default=SearchConfig.max_depth)
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory report")
     parser.add_argument("--json", type=str, default="")
     args = parser.parse_args()
     if args.threads:
@@ -213,7 +221,7 @@ def main() -> None:
     device = torch.device(args.device)
     n_agents, obs_dim, n_actions = 3, 75, 8
     cfg = SearchConfig(num_simulations=100, num_sampled_actions=10, max_depth=args.max_depth,
-                       use_cuda_graph=args.cuda_graph, autocast_bf16=args.bf16,
+                       use_cuda_graph=args.cuda_graph, autocast_bf16=args.bf16, compile_tree=args.compile,
                        tree_threads=args.tree_threads or None,
                        latent_dtype=torch.bfloat16 if args.bf16 else torch.float32)
     batches = [int(b) for b in args.batch_sizes.split(",")]
@@ -221,13 +229,16 @@ def main() -> None:
         batches = [b for b in batches if b <= 256]
     repeats = 1 if args.quick else 2
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"cuda_graph {args.cuda_graph}, bf16 {args.bf16}, N_sim {cfg.num_simulations}, K {cfg.num_sampled_actions}, "
+          f"cuda_graph {args.cuda_graph}, compile {args.compile}, bf16 {args.bf16}, N_sim {cfg.num_simulations}, K {cfg.num_sampled_actions}, "
           f"max_depth {cfg.max_depth}, tree_threads {cfg.tree_threads}")
     mctx_timer = mctx_tree_timer(cfg.num_simulations, cfg.num_sampled_actions, cfg.max_depth, repeats)
     if mctx_timer is None:
         print("mctx not installed: skipped (pip install mctx for the comparison column)")
     torch.manual_seed(0)
     model = PaperSizeModel(n_agents, obs_dim, n_actions).to(device)
+    if args.compile:
+        torch._dynamo.config.cache_size_limit = 64       # one compile per batch size and engine
+        model.recurrent_inference = torch.compile(model.recurrent_inference, dynamic=False)
     rows = []
     header = (f"{'B':>5} {'full ms':>9} {'model ms':>9} {'full/model':>10} {'tree ms':>8} {'tree us/root-sim':>16} "
               f"{'depth':>5} {'mctx tree ms':>12}")
@@ -250,17 +261,23 @@ def main() -> None:
         tree_engine = SampledMCTS(cfg)
         tree_s = timed(lambda: tree_engine.search(fake, obs, avail, mask, gen), device, repeats)
         per_root_sim = tree_s / (batch * cfg.num_simulations) * 1e6
-        mctx_s = mctx_timer(batch) if mctx_timer is not None else float("nan")
+        mctx_s = float("nan")
+        if mctx_timer is not None:
+            try:
+                mctx_s = mctx_timer(batch)
+            except Exception as error:  # noqa: BLE001  (a JAX back-end problem must not lose the row)
+                print(f"mctx failed: {type(error).__name__}: {error}"[:300])
+                mctx_timer = None
         rows.append(dict(B=batch, full_ms=full_s * 1e3, model_ms=model_s * 1e3, ratio=full_s / model_s,
                          tree_ms=tree_s * 1e3, tree_us_per_root_sim=per_root_sim, max_depth_reached=depth,
                          mctx_tree_ms=mctx_s * 1e3))
         print(f"{batch:>5} {full_s*1e3:>9.1f} {model_s*1e3:>9.1f} {full_s/model_s:>10.3f} {tree_s*1e3:>8.1f} "
               f"{per_root_sim:>16.2f} {depth:>5} {mctx_s*1e3:>12.1f}", flush=True)
-    memory = memory_report(cfg, device)
+    memory = {} if args.no_memory else memory_report(cfg, device)
     for label, values in memory.items():
         print(f"memory 1536 x {cfg.num_simulations}, {label}: search arrays {values['search_arrays_MB']:.0f} MB, "
               f"latent pool {values['latent_pool_fp32_MB']:.0f} MB fp32 / {values['latent_pool_bf16_MB']:.0f} MB bf16")
-    if device.type == "cuda":
+    if device.type == "cuda" and not args.no_memory:
         for n, a, o in ((3, 8, 75), (27, 36, 400)):
             peak = measured_peak(cfg, device, n, a, o, 1536)
             memory[f"measured_peak_{n}_agents_MB"] = peak

@@ -37,6 +37,11 @@ class LinearToyModel:
         self.reward_scale = reward_scale
         self.calls = 0
 
+    def to(self, device: torch.device | str) -> LinearToyModel:
+        for name in ("w_obs", "w_state", "w_mix", "w_action", "w_policy", "w_value", "w_reward"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
     def _heads(self, latent: Tensor, reward: Tensor | None) -> ModelOutput:
         pooled = latent.mean(1)
         return ModelOutput(latent, reward, pooled @ self.w_value, latent @ self.w_policy)

@@ -185,3 +185,20 @@ def test_ppo_takes_one_optimiser_step_per_minibatch_and_epoch(minibatches):
 def test_ppo_config_rejects_more_minibatches_than_episodes():
     with pytest.raises(ValueError, match="num_minibatches"):
         PPOConfig(name="mappo", env="matrix", num_minibatches=9, batch_size_run=8)
+
+
+def test_linear_decay_closed_form():
+    from learners.optim import linear_decay
+    assert linear_decay(2e-3, 0, 100) == 2e-3
+    assert linear_decay(2e-3, 25, 100) == pytest.approx(1.5e-3)
+    assert linear_decay(2e-3, 150, 100) == 0.0
+
+
+@pytest.mark.parametrize("anneal", [False, True])
+def test_ppo_lr_anneal_sets_both_optimisers(anneal):
+    learner = make_learner("mappo", lr_anneal=anneal, lr=1e-3, t_max=1000)
+    stats = learner.train(make_batch(), t_env=250, episode_num=3).stats
+    expected = 7.5e-4 if anneal else 1e-3
+    assert stats["lr"] == pytest.approx(expected)
+    for optimiser in (learner.agent_optimiser, learner.critic_optimiser):
+        assert all(g["lr"] == pytest.approx(expected) for g in optimiser.param_groups)

@@ -45,6 +45,8 @@ class MAZeroConfig(RunConfig):
     search_latent_bf16: bool = Field(default=False, description="keep the search's latent pool in bf16")
     search_autocast_bf16: bool = Field(default=False, description="model calls inside the search under bf16 autocast (GPU)")
     search_cuda_graph: bool = Field(default=False, description="capture one simulation in a CUDA graph (GPU)")
+    search_compile_tree: bool = Field(
+        default=False, description="torch.compile the search's tree steps into fused kernels (GPU; slower on CPU)")
 
     # --- training (section 4.3, appendix B)
     unroll_steps: int = Field(default=5, ge=1)

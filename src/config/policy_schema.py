@@ -84,6 +84,7 @@ class PPOConfig(PolicyConfig):
     critic_hidden_dim: int = Field(default=64, ge=1)
     epochs: int = Field(default=15, ge=1, description="passes of clipped PPO over each rollout")
     num_minibatches: int = Field(default=1, ge=1, description="episode minibatches per epoch (on-policy num_mini_batch)")
+    lr_anneal: bool = Field(default=False, description="decay lr linearly to 0 at t_max (JaxMARL's ANNEAL_LR)")
     eps_clip: float = Field(default=0.2, gt=0.0, lt=1.0)
     entropy_coef: float = Field(default=0.01, ge=0.0)
     value_loss_coef: float = Field(default=1.0, ge=0.0)

@@ -37,6 +37,7 @@ def search_config(args: MAZeroConfig, use_noise: bool) -> SearchConfig:
         use_noise=use_noise, max_depth=args.max_search_depth, sampling_temperature=args.sampling_temperature,
         latent_dtype=torch.bfloat16 if args.search_latent_bf16 else torch.float32,
         autocast_bf16=args.search_autocast_bf16, use_cuda_graph=args.search_cuda_graph,
+        compile_tree=args.search_compile_tree,
     )
 
 

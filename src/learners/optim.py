@@ -20,3 +20,13 @@ def clip_and_step(optimiser: torch.optim.Optimizer, params: Iterable[torch.nn.Pa
     norm = torch.nn.utils.clip_grad_norm_(list(params), max_norm)
     optimiser.step()
     return float(norm)
+
+
+def linear_decay(base: float, t_env: int, t_max: int) -> float:
+    """base * (1 - t_env / t_max), floored at 0 (JaxMARL's ANNEAL_LR, on-policy's use_linear_lr_decay)."""
+    return base * max(0.0, 1.0 - t_env / t_max)
+
+
+def set_lr(optimiser: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimiser.param_groups:
+        group["lr"] = lr

@@ -19,7 +19,7 @@ from components.episode_buffer import EpisodeBatch
 from config.policy_schema import PPOConfig
 from learners.base import TrainOutput
 from learners.common import BaselineLearner, Transitions
-from learners.optim import clip_and_step, make_optimiser
+from learners.optim import clip_and_step, linear_decay, make_optimiser, set_lr
 from learners.targets import (gae_advantages, gather_actions, initial_moments, masked_mean, nstep_returns,
                               policy_entropy, ppo_clip_loss, standardise, unstandardise, update_moments,
                               value_error)
@@ -59,6 +59,9 @@ class PPOLearner(BaselineLearner):
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> TrainOutput:
         args = self.args
         tr = self._transitions(batch)
+        lr = linear_decay(args.lr, t_env, args.t_max) if args.lr_anneal else args.lr
+        for optimiser in (self.agent_optimiser, self.critic_optimiser):
+            set_lr(optimiser, lr)
 
         # Behaviour policy, value estimates and advantages, fixed for all epochs.
         with torch.no_grad():
@@ -105,6 +108,7 @@ class PPOLearner(BaselineLearner):
             "target_mean": masked_mean(returns, tr.mask).item(),
             "approx_kl": masked_mean(old_log_pi[rows] - log_pi.detach(), mask).item(),
             "pi_max": masked_mean(pi.detach().max(dim=-1).values, mask).item(),
+            "lr": lr,
         }
         return TrainOutput(stats=stats)
 

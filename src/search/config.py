@@ -34,6 +34,7 @@ class SearchConfig:
     value_dtype: torch.dtype = torch.float32    # OS(lambda) keys and sums (float64 for exactness checks)
     autocast_bf16: bool = False            # run model calls under bf16 autocast
     use_cuda_graph: bool = False           # capture one simulation in a CUDA graph (cuda only)
+    compile_tree: bool = False             # torch.compile the tree steps (fused kernels; model calls stay eager)
     tree_threads: int | None = None        # CPU intra-op threads for tree ops (model calls keep the caller's)
 
     def __post_init__(self) -> None:

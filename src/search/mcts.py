@@ -25,7 +25,7 @@ from .os_lambda import depth_weights, insert_leaf, top_set_sizes
 from .result import SearchResult, read_result
 from .sampling import SampledChildren, dirichlet_noise, root_distributions, sample_children, tempered
 from .selection import advantage_bounds, best_slots, chase_to_leaf, force_root_round_robin
-from .tree import TreeState, allocate_tree, reset_tree
+from .tree import TreeState, allocate_tree, reset_tree, write_column
 
 
 @dataclass
@@ -34,7 +34,19 @@ class _Constants:
 
     size_table: Tensor
     lam_pow: Tensor
-    batch_ids: Tensor
+
+
+@dataclass
+class _Descent:
+    """Where one simulation's descent ended, per root [B], and what the model is called on."""
+
+    leaf: Tensor
+    overflow: Tensor      # the leaf sits at the depth cap: re-evaluate it (see the module docstring)
+    parent: Tensor        # node whose child slot is expanded
+    slot: Tensor
+    flat_parent: Tensor   # parent's row in the flattened [B * M1] node axis
+    latent: Tensor        # parent latent [B, N, H]
+    joint_action: Tensor  # long [B, N]
 
 
 @dataclass
@@ -43,6 +55,7 @@ class _GraphCache:
 
     state: TreeState
     graph: object
+    model: SearchModel    # held, so its id cannot be reused by another model while the graph points at its weights
     sim: Tensor
     uniforms: Tensor
     agent_mask: Tensor
@@ -51,13 +64,18 @@ class _GraphCache:
 
 class SampledMCTS:
     """The search engine. ``search`` is the only entry point; it holds no state between calls
-    except the CUDA-graph cache (``use_cuda_graph=True``), keyed by shapes and model identity."""
+    except the CUDA-graph cache (``use_cuda_graph=True``), keyed by shapes and model identity.
+
+    A captured graph reads the model's weight tensors by address: update weights in place
+    (``load_state_dict``, optimiser steps) and the graph sees them; a new model object gets its own
+    graph, and the cache keeps each model it captured alive until ``clear_cache``."""
 
     def __init__(self, config: SearchConfig) -> None:
         self.config = config
         self._latent_model_dtype = torch.float32
         self._caller_threads = torch.get_num_threads()
         self._graphs: dict[tuple, _GraphCache] = {}
+        self._compiled = None
 
     def clear_cache(self) -> None:
         """Drop captured graphs and their buffers (e.g. after replacing the model object)."""
@@ -106,11 +124,12 @@ class SampledMCTS:
         for s in range(cfg.num_simulations):
             sim.fill_(s)
             uniforms = self._draw_uniforms(state, generator)
-            if cfg.use_cuda_graph:          # off-GPU fallback: the graph's static full-size step
-                extents = (cfg.num_nodes, cfg.max_depth + 1, cfg.max_depth)
+            if cfg.use_cuda_graph or cfg.compile_tree:   # static full-size step (one graph / one compile)
+                self._simulate(state, consts, model, agent_mask, sim, uniforms,
+                               cfg.num_nodes, cfg.max_depth + 1, cfg.max_depth)
             else:                           # only the part of the tree that can be non-empty yet
-                extents = (s + 1, min(s + 1, cfg.max_depth) + 1, min(s, cfg.max_depth))
-            self._simulate(state, consts, model, agent_mask, sim, uniforms, *extents)
+                self._simulate(state, consts, model, agent_mask, sim, uniforms,
+                               s + 1, min(s + 1, cfg.max_depth) + 1, min(s, cfg.max_depth), new_node=s + 1)
         return state
 
     def _search_graphed(self, model: SearchModel, root: ModelOutput, legal: Tensor, agent_mask: Tensor,
@@ -121,9 +140,9 @@ class SampledMCTS:
         first = 0
         if cache is None:
             state = self._allocate(root, legal)
-            cache = _GraphCache(state, None, torch.zeros((), dtype=torch.long, device=legal.device),
-                                self._draw_uniforms(state, generator).clone(), agent_mask.clone(),
-                                self._constants(state))
+            uniforms = torch.empty(self._uniforms_shape(state), device=legal.device)   # no draw: same stream as eager
+            cache = _GraphCache(state, None, model, torch.zeros((), dtype=torch.long, device=legal.device), uniforms,
+                                agent_mask.clone(), self._constants(state))
         else:
             reset_tree(cache.state)
             cache.agent_mask.copy_(agent_mask)
@@ -173,13 +192,16 @@ class SampledMCTS:
     def _constants(self, state: TreeState) -> _Constants:
         cfg, device = self.config, state.parent.device
         return _Constants(top_set_sizes(cfg.rho, cfg.num_nodes + 1, device),
-                          depth_weights(cfg.lam, cfg.max_depth, device, cfg.value_dtype),
-                          torch.arange(state.batch_size, device=device))
+                          depth_weights(cfg.lam, cfg.max_depth, device, cfg.value_dtype))
+
+    @staticmethod
+    def _uniforms_shape(state: TreeState) -> tuple[int, int]:
+        batch, k, n_agents = state.child_action.shape[0], state.child_action.shape[2], state.child_action.shape[3]
+        return batch, (n_agents + 1) * k
 
     def _draw_uniforms(self, state: TreeState, generator: torch.Generator) -> Tensor:
         """[B, N*K + K]: inverse-CDF uniforms for K draws per agent, then K keys for the tie-break ranks."""
-        batch, k, n_agents = state.child_action.shape[0], state.child_action.shape[2], state.child_action.shape[3]
-        draw = torch.rand(batch, (n_agents + 1) * k, generator=generator, device=generator.device)
+        draw = torch.rand(self._uniforms_shape(state), generator=generator, device=generator.device)
         return draw.to(state.parent.device, non_blocking=True)
 
     @contextlib.contextmanager
@@ -238,9 +260,8 @@ class SampledMCTS:
         state.top_sum[:, 0, 0] = value
         state.ancestor_t[:, 0, 0] = 0
         state.in_top_t[:, 0, 0] = True
-        node = torch.zeros(1, dtype=torch.long, device=legal.device)
         children = self._sample(pi, beta, uniforms, state)
-        self._write_children(state, node, children, uniforms[:, -cfg.num_sampled_actions:])
+        self._write_children(state, 0, children, uniforms[:, -cfg.num_sampled_actions:])
         state.root_num_children.copy_(children.valid.sum(-1))
 
     def _sample(self, pi: Tensor, beta: Tensor, uniforms: Tensor, state: TreeState) -> SampledChildren:
@@ -249,11 +270,13 @@ class SampledMCTS:
         draws = uniforms[:, : n_agents * k].reshape(-1, n_agents, k)
         return sample_children(pi, beta, draws)
 
-    def _write_children(self, state: TreeState, node: Tensor, children: SampledChildren, tie_uniforms: Tensor) -> None:
-        """Fill the child table row of ``node`` ([1] index tensor) for all roots."""
+    def _write_children(self, state: TreeState, node: Tensor | int, children: SampledChildren,
+                        tie_uniforms: Tensor) -> None:
+        """Fill the child table row of ``node`` (see ``write_column``) for all roots."""
         dtype = self.config.value_dtype
-        tie = torch.where(children.valid, torch.zeros((), device=node.device, dtype=dtype),
-                          torch.full((), float("-inf"), device=node.device, dtype=dtype))
+        device = tie_uniforms.device
+        tie = torch.where(children.valid, torch.zeros((), device=device, dtype=dtype),
+                          torch.full((), float("-inf"), device=device, dtype=dtype))
         slot_of_rank = torch.argsort(tie_uniforms, dim=-1)
         rank = torch.argsort(slot_of_rank, dim=-1)
         prior = children.prior.to(dtype)
@@ -265,22 +288,39 @@ class SampledMCTS:
             (state.child_log_pi, children.log_pi.to(dtype)),
         )
         for table, row in rows:
-            table.index_copy_(1, node, row.unsqueeze(1))
+            write_column(table, 1, node, row)
 
     def _simulate(self, state: TreeState, consts: _Constants, model: SearchModel, agent_mask: Tensor, sim: Tensor,
-                  uniforms: Tensor, extent_nodes: int, extent_depths: int, chase_steps: int) -> None:
+                  uniforms: Tensor, extent_nodes: int, extent_depths: int, chase_steps: int,
+                  new_node: int | None = None) -> None:
         """One simulation for all roots: select, one model call, expand node sim+1, back up.
 
         No host sync and no data-dependent Python control flow: the Python ints only bound the
-        static slices of the tree that can be non-empty at this simulation.
+        static slices of the tree that can be non-empty at this simulation. ``new_node`` (= sim+1,
+        eager uncompiled searches only) lets the column writes use a plain index.
         """
-        cfg = self.config
-        dummy = state.dummy
-        b = consts.batch_ids
-        k = cfg.num_sampled_actions
-        gamma = cfg.discount
+        node = (sim + 1).view(1) if new_node is None else new_node
+        select, expand = self._tree_steps()
+        descent = select(state, sim, extent_nodes, chase_steps)
+        out = self._call(lambda: model.recurrent_inference(descent.latent.to(self._latent_model_dtype),
+                                                           descent.joint_action, agent_mask), descent.latent.device)
+        write_column(state.latents, 1, node, out.latent.to(self.config.latent_dtype))
+        expand(state, consts, descent, out.reward, out.value, out.policy_logits, node, uniforms, extent_nodes,
+               extent_depths)
 
-        # --- selection
+    def _tree_steps(self):
+        """(select, expand), compiled once per engine when ``config.compile_tree`` is set."""
+        if not self.config.compile_tree:
+            return self._select, self._expand
+        if self._compiled is None:
+            self._compiled = (torch.compile(self._select, dynamic=False), torch.compile(self._expand, dynamic=False))
+        return self._compiled
+
+    def _select(self, state: TreeState, sim: Tensor, extent_nodes: int, chase_steps: int) -> _Descent:
+        """Descend every root to its leaf; gather the parent latent and joint action to expand."""
+        cfg = self.config
+        k = cfg.num_sampled_actions
+        b = torch.arange(state.batch_size, device=sim.device)
         low, scale = advantage_bounds(state, sim, extent_nodes, cfg.min_max_delta)
         best = best_slots(state, low, scale, cfg.c1, cfg.c2, extent_nodes)
         if cfg.root_round_robin:
@@ -290,21 +330,24 @@ class SampledMCTS:
         parent = torch.where(overflow, state.parent.gather(1, leaf.unsqueeze(1)).squeeze(1), leaf)
         slot = torch.where(overflow, state.slot.gather(1, leaf.unsqueeze(1)).squeeze(1),
                            best.gather(1, leaf.unsqueeze(1)).squeeze(1))
-
-        # --- one model call on the parents' latents
-        n_cols = dummy + 1
-        flat_parent = b * n_cols + parent
+        flat_parent = b * (state.dummy + 1) + parent
         latent = state.latents.flatten(0, 1).index_select(0, flat_parent)
         joint_action = state.child_action.flatten(0, 2).index_select(0, flat_parent * k + slot).long()
-        out = self._call(lambda: model.recurrent_inference(latent.to(self._latent_model_dtype), joint_action,
-                                                           agent_mask), latent.device)
-        reward = torch.where(overflow, state.reward.gather(1, leaf.unsqueeze(1)).squeeze(1), out.reward.to(cfg.value_dtype))
-        value = torch.where(overflow, state.pred_value.gather(1, leaf.unsqueeze(1)).squeeze(1), out.value.to(cfg.value_dtype))
+        return _Descent(leaf, overflow, parent, slot, flat_parent, latent, joint_action)
+
+    def _expand(self, state: TreeState, consts: _Constants, descent: _Descent, model_reward: Tensor,
+                model_value: Tensor, policy_logits: Tensor, node: Tensor | int, uniforms: Tensor,
+                extent_nodes: int, extent_depths: int) -> None:
+        """Create node sim+1 (its latent is already stored), sample its children, back up its value."""
+        cfg = self.config
+        k = cfg.num_sampled_actions
+        gamma = cfg.discount
+        leaf, overflow, parent, slot = descent.leaf, descent.overflow, descent.parent, descent.slot
+        reward = torch.where(overflow, state.reward.gather(1, leaf.unsqueeze(1)).squeeze(1), model_reward.to(cfg.value_dtype))
+        value = torch.where(overflow, state.pred_value.gather(1, leaf.unsqueeze(1)).squeeze(1), model_value.to(cfg.value_dtype))
 
         # --- the new node m = sim + 1
-        node = (sim + 1).view(1)
-        state.latents.index_copy_(1, node, out.latent.to(cfg.latent_dtype).unsqueeze(1))
-        probs = torch.softmax(out.policy_logits.float(), dim=-1)
+        probs = torch.softmax(policy_logits.float(), dim=-1)
         children = self._sample(probs, tempered(probs, cfg.sampling_temperature), uniforms, state)
         self._write_children(state, node, children, uniforms[:, -k:])
 
@@ -314,7 +357,7 @@ class SampledMCTS:
         disc_return = state.disc_return.gather(1, parent.unsqueeze(1)).squeeze(1) + parent_pow * reward
         disc_pow = parent_pow * gamma
         key = disc_return + disc_pow * value
-        depth_ids = torch.arange(state.ancestor_t.shape[1], device=sim.device)
+        depth_ids = torch.arange(state.ancestor_t.shape[1], device=depth.device)
         ancestors = state.ancestor_t.gather(2, parent.view(-1, 1, 1).expand(-1, depth_ids.shape[0], 1)).squeeze(2).long()
         ancestors = torch.where(depth_ids.unsqueeze(0) == depth.unsqueeze(1), node, ancestors)
 
@@ -323,9 +366,9 @@ class SampledMCTS:
         for table, column in ((state.parent, parent), (state.slot, slot), (state.depth, depth),
                               (state.reward, reward), (state.pred_value, value), (state.disc_return, disc_return),
                               (state.disc_pow, disc_pow), (state.key, key), (state.is_revisit, overflow)):
-            table.index_copy_(1, node, column.unsqueeze(1))
+            write_column(table, 1, node, column)
         linked = torch.where(overflow, leaf, node)          # a revisit keeps the slot pointing at u
-        state.child_node.view(-1).scatter_(0, flat_parent * k + slot, linked)
-        state.ancestor_t.index_copy_(2, node, ancestors.to(state.ancestor_t.dtype).unsqueeze(2))
-        state.in_top_t[:, :extent_depths].index_copy_(2, node, in_top.unsqueeze(2))
+        state.child_node.view(-1).scatter_(0, descent.flat_parent * k + slot, linked)
+        write_column(state.ancestor_t, 2, node, ancestors.to(state.ancestor_t.dtype))
+        write_column(state.in_top_t[:, :extent_depths], 2, node, in_top)
         backup_path(state, ancestors[:, :extent_depths], depth, cfg.discount)
