@@ -27,7 +27,7 @@ from scipy import stats  # noqa: E402
 from tools.records import load_table, read_json, statuses  # noqa: E402
 
 PALETTE: dict[str, str] = {
-    "mazero": "#d62728", "mazero_paper": "#8c1c13",
+    "mazero": "#d62728", "mazero_paper": "#8c1c13", "mazero_matrix": "#e8590c",
     "mazero_no_oslambda": "#1f77b4", "mazero_bc": "#2ca02c", "mazero_sampled_muzero": "#9467bd",
     "mazero_no_comm": "#ff7f0e", "mazero_no_sharing": "#17becf", "mazero_flat": "#7f7f7f",
     "qmix": "#1f3a93", "vdn": "#e377c2", "mappo": "#2e8b57", "ippo": "#bcbd22",
