@@ -52,8 +52,8 @@ def make_learner(kind: str, seed: int = 0, **overrides):
         cfg = QLearnerConfig(name=kind, mixer=None if kind == "iql" else kind, mixing_embed_dim=4,
                              hypernet_embed=8, **{"target_update_interval": 2, **common})
     else:
-        cfg = PPOConfig(name=kind, critic_type="cv_critic" if kind == "mappo" else "ac_critic",
-                        critic_hidden_dim=8, epochs=2, **common)
+        critic = "cv_critic" if kind == "mappo" else "ac_critic"
+        cfg = PPOConfig(name=kind, critic_hidden_dim=8, epochs=2, **{"critic_type": critic, **common})
     cfg.env_info = INFO
     mac = mac_REGISTRY[cfg.mac](SCHEME, GROUPS, cfg)
     full_scheme = EpisodeBatch(SCHEME, GROUPS, 1, 1, preprocess=PREPROCESS).scheme
@@ -202,3 +202,17 @@ def test_ppo_lr_anneal_sets_both_optimisers(anneal):
     assert stats["lr"] == pytest.approx(expected)
     for optimiser in (learner.agent_optimiser, learner.critic_optimiser):
         assert all(g["lr"] == pytest.approx(expected) for g in optimiser.param_groups)
+
+
+def test_agent_state_critic_sees_state_and_own_observation():
+    learner = make_learner("mappo", critic_type="as_critic")
+    batch = make_batch()
+    values = learner.critic(batch)
+    assert values.shape == (batch.batch_size, batch.max_seq_length, INFO.n_agents)
+    # agents share the state but not the observation: changing one agent's obs moves only its value
+    changed = make_batch()
+    changed.transition_data["obs"][:, :, 0] += 1.0
+    delta = (learner.critic(changed) - values).abs()
+    assert delta[..., 0].max() > 0 and delta[..., 1:].max() == 0
+    stats = learner.train(batch, t_env=10, episode_num=3).stats
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
