@@ -34,6 +34,7 @@ class _Constants:
 
     size_table: Tensor
     lam_pow: Tensor
+    batch_ids: Tensor
 
 
 @dataclass
@@ -192,7 +193,8 @@ class SampledMCTS:
     def _constants(self, state: TreeState) -> _Constants:
         cfg, device = self.config, state.parent.device
         return _Constants(top_set_sizes(cfg.rho, cfg.num_nodes + 1, device),
-                          depth_weights(cfg.lam, cfg.max_depth, device, cfg.value_dtype))
+                          depth_weights(cfg.lam, cfg.max_depth, device, cfg.value_dtype),
+                          torch.arange(state.batch_size, device=device))
 
     @staticmethod
     def _uniforms_shape(state: TreeState) -> tuple[int, int]:
@@ -301,7 +303,7 @@ class SampledMCTS:
         """
         node = (sim + 1).view(1) if new_node is None else new_node
         select, expand = self._tree_steps()
-        descent = select(state, sim, extent_nodes, chase_steps)
+        descent = select(state, consts, sim, extent_nodes, chase_steps)
         out = self._call(lambda: model.recurrent_inference(descent.latent.to(self._latent_model_dtype),
                                                            descent.joint_action, agent_mask), descent.latent.device)
         write_column(state.latents, 1, node, out.latent.to(self.config.latent_dtype))
@@ -316,11 +318,11 @@ class SampledMCTS:
             self._compiled = (torch.compile(self._select, dynamic=False), torch.compile(self._expand, dynamic=False))
         return self._compiled
 
-    def _select(self, state: TreeState, sim: Tensor, extent_nodes: int, chase_steps: int) -> _Descent:
+    def _select(self, state: TreeState, consts: _Constants, sim: Tensor, extent_nodes: int, chase_steps: int) -> _Descent:
         """Descend every root to its leaf; gather the parent latent and joint action to expand."""
         cfg = self.config
         k = cfg.num_sampled_actions
-        b = torch.arange(state.batch_size, device=sim.device)
+        b = consts.batch_ids
         low, scale = advantage_bounds(state, sim, extent_nodes, cfg.min_max_delta)
         best = best_slots(state, low, scale, cfg.c1, cfg.c2, extent_nodes)
         if cfg.root_round_robin:

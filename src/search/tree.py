@@ -136,7 +136,7 @@ def tree_nbytes(state: TreeState, include_latents: bool = False) -> int:
 
 def write_column(table: Tensor, dim: int, node: Tensor | int, column: Tensor) -> None:
     """table[..., node, ...] = column along ``dim``. A Python int (eager search: a plain strided copy,
-    several times cheaper on CPU) or a [1] index tensor (CUDA-graph capture and compiled steps,
+    cheaper than index_copy_ on CPU) or a [1] index tensor (CUDA-graph capture and compiled steps,
     where the node number must not be baked into the program)."""
     if isinstance(node, int):
         table.select(dim, node).copy_(column)

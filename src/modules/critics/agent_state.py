@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 
 from components.episode_buffer import EpisodeBatch
-from modules.critics.base import MLPCritic, field_dim
+from modules.critics.base import field_dim
+from modules.critics.centralV import CentralVCritic
 
 
-class AgentStateCritic(MLPCritic):
+class AgentStateCritic(CentralVCritic):
+    """The central critic's per-agent copy of the state, with the agent's own observation appended."""
+
     def _feature_shape(self, scheme: dict) -> int:
-        return field_dim(scheme, "state") + field_dim(scheme, "obs")
+        return super()._feature_shape(scheme) + field_dim(scheme, "obs")
 
     def _features(self, batch: EpisodeBatch) -> torch.Tensor:
-        state = batch["state"].unsqueeze(2).expand(-1, -1, self.n_agents, -1)
-        return torch.cat([state, batch["obs"]], dim=-1)
+        return torch.cat([super()._features(batch), batch["obs"]], dim=-1)
