@@ -52,7 +52,7 @@ def test_env_info_and_shapes(vec: SMAXVecEnv) -> None:
     info = vec.get_env_info()
     # 3m: obs 13*(3-1)+13*3+10 = 75; state 12*6 = 72 + last actions 3*8 (state_last_action default True)
     assert info == EnvInfo(n_agents=3, n_actions=8, obs_shape=75, state_shape=72 + 24,
-                           episode_limit=60, backend="smax", noop_action=4)
+                           episode_limit=60, backend="smax", noop_action=4, move_actions=(0, 1, 2, 3))
     obs, state, avail = vec.get_obs(), vec.get_state(), vec.get_avail_actions()
     assert obs.shape == (3, 3, 75) and obs.dtype == np.float32 and obs.flags.writeable
     assert state.shape == (3, 96) and state.dtype == np.float32 and state.flags.writeable

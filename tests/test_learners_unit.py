@@ -53,7 +53,7 @@ def make_learner(kind: str, seed: int = 0, **overrides):
                              hypernet_embed=8, **{"target_update_interval": 2, **common})
     else:
         critic = "cv_critic" if kind == "mappo" else "ac_critic"
-        cfg = PPOConfig(name=kind, critic_hidden_dim=8, epochs=2, **{"critic_type": critic, **common})
+        cfg = PPOConfig(name=kind, critic_hidden_dim=8, **{"critic_type": critic, "epochs": 2, **common})
     cfg.env_info = INFO
     mac = mac_REGISTRY[cfg.mac](SCHEME, GROUPS, cfg)
     full_scheme = EpisodeBatch(SCHEME, GROUPS, 1, 1, preprocess=PREPROCESS).scheme
@@ -216,3 +216,31 @@ def test_agent_state_critic_sees_state_and_own_observation():
     assert delta[..., 0].max() > 0 and delta[..., 1:].max() == 0
     stats = learner.train(batch, t_env=10, episode_num=3).stats
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+
+
+def batch_with_a_dead_agent() -> EpisodeBatch:
+    """make_batch, but agent 1 has only action 1 (its no-op) from step 2 on and takes it."""
+    batch = make_batch()
+    avail, actions = batch.transition_data["avail_actions"], batch.transition_data["actions"]
+    avail[:, 2:, 1] = torch.tensor([0, 1, 0], dtype=avail.dtype)
+    actions[:, 2:, 1] = 1
+    return batch
+
+
+@pytest.mark.parametrize("active_masks", [False, True])
+def test_ppo_active_masks_leave_choiceless_steps_out(active_masks):
+    """With one epoch on one minibatch the logged entropy is the pre-update policy's, averaged
+    over the steps the losses count: all valid agent-steps, or only those with a choice."""
+    from learners.targets import choice_mask, masked_mean, policy_entropy, valid_transition_mask
+    learner = make_learner("mappo", epochs=1, active_masks=active_masks)
+    batch = batch_with_a_dead_agent()
+    with torch.no_grad():
+        entropy = policy_entropy(learner.mac.unroll(batch)[:, :-1])  # [B, T, N]
+    mask = valid_transition_mask(batch["filled"], batch["terminated"])
+    alive = choice_mask(batch["avail_actions"][:, :-1], mask)
+    assert alive[:, 2:, 1].sum() == 0 and 0 < alive.sum() < mask.expand_as(alive).sum()
+    expected = masked_mean(entropy, alive if active_masks else mask)
+    stats = learner.train(batch, t_env=10, episode_num=1).stats
+    assert stats["entropy"] == pytest.approx(expected.item(), rel=1e-5)
+    dead_agent_entropy = entropy[:, 2:, 1]
+    assert dead_agent_entropy.abs().max() < 1e-6  # a single available action: no entropy

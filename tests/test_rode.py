@@ -162,3 +162,39 @@ def test_attack_role_out_of_range_does_not_pin_agent_to_noop():
     dead = torch.zeros(1, 8, dtype=torch.long)
     dead[0, 4] = 1
     assert torch.equal(restrict_to_roles(dead, spaces, torch.tensor([0]), always_allowed=4), dead)
+
+
+def test_smac_rule_drops_small_clusters_and_gives_large_ones_the_moves():
+    """RODE's official rule with SMAX's layout (moves 0-3, stop 4 = no-op, attacks 5-7), labels by hand."""
+    moves = (0, 1, 2, 3)
+    # clusters: {0, 1} (two moves), {2} (one move), {3, 4} (a move + the no-op), {5, 6, 7} (three attacks)
+    labels = torch.tensor([0, 0, 1, 2, 2, 3, 3, 3])
+    spaces = role_action_spaces(labels, 4, 8, always_allowed=4, move_actions=moves)
+    two_moves = [1, 1, 0, 0, 1, 0, 0, 0]
+    attacks_and_moves = [1, 1, 1, 1, 1, 1, 1, 1]
+    assert spaces.tolist() == [two_moves, attacks_and_moves, two_moves, attacks_and_moves]
+    # nothing large enough: one role with every action
+    single = role_action_spaces(torch.arange(8), 3, 8, always_allowed=4, move_actions=moves)
+    assert (single == 1).all()
+    # two attacks stay an attack-only role (plus the no-op), as in the official code; the attack
+    # the rule leaves in no role (7) gets a role of its own with the moves
+    pair = role_action_spaces(torch.tensor([0, 0, 0, 0, 1, 2, 2, 1]), 3, 8, always_allowed=4, move_actions=moves)
+    assert pair.tolist() == [[1, 1, 1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0, 1]]
+    # the failure this guards against: moves clustered together, every attack alone
+    split = role_action_spaces(torch.tensor([0, 0, 0, 0, 1, 2, 3, 4]), 5, 8, always_allowed=4, move_actions=moves)
+    assert (split.sum(0) > 0).all() and split[:, 5:].any()
+    assert split.unique(dim=0).tolist() == [[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]]
+
+
+def test_role_selector_has_its_own_trunk():
+    """The role values depend on the selector trunk only, the action values on the agent trunk only."""
+    learner = make_rode()
+    mac = learner.mac
+    action_qs, role_qs = mac.unroll_roles(rode_batch(learner))
+    role_qs.sum().backward(retain_graph=True)
+    assert all(p.grad is None for p in mac.agent.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in mac.roles_net.selector_trunk.parameters())
+    mac.roles_net.selector_trunk.zero_grad(set_to_none=True)
+    action_qs.sum().backward()
+    assert all(p.grad is None for p in mac.roles_net.selector_trunk.parameters())
+    assert all(p.grad is not None for p in mac.agent.parameters())

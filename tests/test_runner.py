@@ -87,3 +87,16 @@ def test_a_crashed_environment_is_restarted_and_its_episode_discarded():
     assert runner.episodes == 3 and runner.t_env == 3 * runner.episode_limit  # the broken episodes were not counted
     assert torch.all(batch["filled"][:, : runner.episode_limit + 1] == 1)
     assert runner.logger.latest("env_restarts") == 1
+
+
+def test_an_evaluation_logs_exactly_test_nepisode_episodes():
+    """batch_size_run=3: 5 test episodes are one full round plus a round of 2 envs, not 6."""
+    runner = make_runner()
+    runner.args.test_nepisode = 5
+    runner.start_test()
+    full = runner.run(test_mode=True)
+    assert runner.test_stats.count == 3 and torch.all(full["filled"][:, 0] == 1)
+    partial = runner.run(test_mode=True)
+    assert runner._test_episodes_done == 5 and runner.t_env == 0
+    assert partial["filled"][:2].sum() > 0 and partial["filled"][2].sum() == 0  # the third env did not play
+    assert runner.logger.latest("test_return_mean") is not None

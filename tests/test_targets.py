@@ -128,3 +128,10 @@ def test_target_update_schedules():
     expected = 0.9 * tgt2.weight.detach() + 0.1 * src.weight.detach()
     soft_update(tgt2, src, 0.1)
     assert torch.allclose(tgt2.weight, expected)
+
+
+def test_choice_mask_drops_single_action_steps_and_invalid_steps():
+    from learners.targets import choice_mask
+    avail = torch.tensor([[[[1, 1, 0], [0, 1, 0]], [[0, 0, 1], [1, 1, 1]]]])  # [B=1, T=2, N=2, A=3]
+    mask = torch.tensor([[[1.0], [0.0]]])                                      # step 1 is padding
+    assert choice_mask(avail, mask).tolist() == [[[1.0, 0.0], [0.0, 0.0]]]

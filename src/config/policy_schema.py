@@ -94,6 +94,8 @@ class PPOConfig(PolicyConfig):
     huber_delta: float | None = Field(default=10.0, gt=0.0, description="None: squared error")
     standardise_returns: bool = Field(default=True, description="critic learns running-normalised returns")
     standardise_advantages: bool = True
+    active_masks: bool = Field(default=False, description="leave steps where an agent has a single available "
+                                                          "action (dead) out of the losses (MAPPO's active masks)")
     target_update_interval: int = Field(default=1, ge=1, description="episodes between hard target-critic copies")
 
     @field_validator("critic_type")

@@ -17,6 +17,7 @@ from components.action_selectors import EpsilonGreedySelector
 from components.episode_buffer import EpisodeBatch
 from components.schedules import LinearDecayThenFlat
 from controllers.basic_controller import BasicMAC
+from modules.agents.rode_agent import RODEAgent
 from modules.rode.action_encoder import ActionEncoder
 from modules.rode.kmeans import kmeans
 from modules.rode.role_spaces import restrict_to_roles, role_action_spaces, role_representations
@@ -25,11 +26,13 @@ from modules.rode.roles import RolePolicies, RoleSelector
 
 class RoleModules(nn.Module):
     """The trained role networks plus the state the clustering sets (buffers, so checkpoints and
-    target copies carry them)."""
+    target copies carry them). The role selector reads its own recurrent trunk (the official
+    code's `role_agent`), so the role-level TD loss does not share the action trunk."""
 
-    def __init__(self, args: Any):
+    def __init__(self, args: Any, input_shape: int):
         super().__init__()
         n_actions, latent = args.env_info.n_actions, args.action_latent_dim
+        self.selector_trunk = RODEAgent(input_shape, args)
         self.selector = RoleSelector(args.hidden_dim, latent)
         self.policies = RolePolicies(args.n_role_clusters, args.hidden_dim, latent)
         self.register_buffer("action_repr", torch.zeros(n_actions, latent))
@@ -51,7 +54,8 @@ class RODEMAC(BasicMAC):
     def __init__(self, scheme: dict, groups: dict[str, int], args: Any):
         super().__init__(scheme, groups, args)
         self.role_interval = args.role_interval
-        self.roles_net = RoleModules(args)
+        self.roles_net = RoleModules(args, self._get_input_shape(scheme))
+        self.role_hidden: torch.Tensor | None = None
         self.encoder = ActionEncoder(args.env_info.obs_shape, self.n_actions, args.state_latent_dim,
                                      args.action_latent_dim, args.hidden_dim)
         self.role_selector = EpsilonGreedySelector(args)
@@ -68,7 +72,7 @@ class RODEMAC(BasicMAC):
                        test_mode: bool = False) -> torch.Tensor:
         hidden = self.forward(ep_batch, t_ep, test_mode=test_mode)  # [B, N, H]
         if self.roles is None or t_ep % self.role_interval == 0:
-            role_qs = self.roles_net.role_values(hidden)
+            role_qs = self.roles_net.role_values(self.role_hidden)
             self.roles = self.role_selector.select_action(role_qs, torch.ones_like(role_qs), self._role_clock(t_env),
                                                           test_mode=test_mode)
         avail = ep_batch["avail_actions"][:, t_ep]
@@ -84,16 +88,36 @@ class RODEMAC(BasicMAC):
         start = int(self.roles_net.clustered_at.item())
         return t_env - max(start, 0)
 
+    def forward(self, ep_batch: EpisodeBatch, t: int, test_mode: bool = False) -> torch.Tensor:
+        """Steps both trunks on the same inputs; returns the action trunk's state [B, N, H] and
+        keeps the selector trunk's in `role_hidden`."""
+        inputs = self._build_inputs(ep_batch, t)
+        bs = ep_batch.batch_size
+        if self.hidden_states is None or self.hidden_states.shape[0] != bs:
+            self.init_hidden(bs)
+        hidden, _ = self.agent(inputs, self.hidden_states)
+        role_hidden, _ = self.roles_net.selector_trunk(inputs, self.role_hidden)
+        self.hidden_states = hidden.view(bs, self.n_agents, -1)
+        self.role_hidden = role_hidden.view(bs, self.n_agents, -1)
+        return self.hidden_states
+
     def init_hidden(self, batch_size: int) -> None:
         super().init_hidden(batch_size)
+        role_hidden = self.roles_net.selector_trunk.init_hidden()
+        self.role_hidden = role_hidden.unsqueeze(0).expand(batch_size, self.n_agents, -1)
         self.roles = None
 
     def unroll_roles(self, ep_batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Over whole episodes: action values under the roles stored in the batch [B, T, N, A] and
         role values [B, T, N, R]."""
-        hidden = self.unroll(ep_batch)
+        self.init_hidden(ep_batch.batch_size)
+        hidden, role_hidden = [], []
+        for t in range(ep_batch.max_seq_length):
+            hidden.append(self.forward(ep_batch, t))
+            role_hidden.append(self.role_hidden)
         roles = ep_batch["roles"][..., 0]
-        return self.roles_net.action_values(hidden, roles), self.roles_net.role_values(hidden)
+        return (self.roles_net.action_values(torch.stack(hidden, dim=1), roles),
+                self.roles_net.role_values(torch.stack(role_hidden, dim=1)))
 
     # -------------------------------------------------------------- roles
     @torch.no_grad()
@@ -105,7 +129,9 @@ class RODEMAC(BasicMAC):
         """Freezes the action representations and splits the actions into role action spaces."""
         self.refresh_action_repr()
         labels = kmeans(self.roles_net.action_repr, self.roles_net.spaces.shape[0], iters, self.cluster_generator)
-        spaces = role_action_spaces(labels, self.roles_net.spaces.shape[0], self.n_actions, self.args.env_info.noop_action)
+        info = self.args.env_info
+        spaces = role_action_spaces(labels, self.roles_net.spaces.shape[0], self.n_actions, info.noop_action,
+                                    info.move_actions)
         self.roles_net.spaces.copy_(spaces)
         self.roles_net.clustered_at.fill_(t_env)
 

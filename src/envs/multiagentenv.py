@@ -19,6 +19,7 @@ class EnvInfo:
     episode_limit: int
     backend: str  # "smax", "sc2", "matrix", "gymma": which simulator produced the numbers
     noop_action: int | None  # the only action a dead agent may take, if the env has dead agents
+    move_actions: tuple[int, ...] | None = None  # the movement actions of SMAC-like envs (RODE's role spaces use them)
 
     def to_dict(self) -> dict[str, Any]:
         """pymarl-style dict, for code that builds schemes from `env_info["obs_shape"]`."""

@@ -73,6 +73,7 @@ class SC2Env(MultiAgentEnv):
             episode_limit=int(self._env.episode_limit),
             backend="sc2",
             noop_action=0,  # SMAC: a dead agent may only take action 0 (no-op)
+            move_actions=(2, 3, 4, 5),  # SMAC: north, south, east, west (1 is stop)
         )
 
     def reset(self, seed: int | None = None) -> None:

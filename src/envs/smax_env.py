@@ -33,6 +33,7 @@ from envs.stats import BattleStats
 from envs.vec_env import VecEnv, checked_step_inputs
 
 NOOP_ACTION = 4  # SMAX's "stop": the only action a dead agent has
+MOVE_ACTIONS = (0, 1, 2, 3)  # SMAX's four movement directions
 OUT_FIELDS = ("reward", "done", "won", "draw", "timeout", "dead_allies", "dead_enemies")
 _JAX_CONFIGURED = False
 
@@ -238,6 +239,7 @@ class SMAXVecEnv(VecEnv):
             episode_limit=args.episode_limit or SMAX_MAPS[args.map_name].episode_limit,
             backend="smax",
             noop_action=NOOP_ACTION,
+            move_actions=MOVE_ACTIONS,
         )
         self._stats = BattleStats()
         self._carry: dict[str, Any] = {}

@@ -6,7 +6,9 @@ targets, then run `epochs` passes (each over `num_minibatches` random splits of 
 the clipped surrogate + entropy bonus for the actor and a (Huber) regression for the critic, and
 refresh the target critic on schedule.
 With `standardise_returns` the critic learns running-normalised returns (MAPPO's value
-normalisation). The maths lives in `learners.targets`.
+normalisation); with `active_masks` an agent's steps without a choice (a dead agent's no-op) are
+left out of every loss and of the advantage statistics (MAPPO's active masks). The maths lives in
+`learners.targets`.
 """
 from __future__ import annotations
 
@@ -20,9 +22,9 @@ from config.policy_schema import PPOConfig
 from learners.base import TrainOutput
 from learners.common import BaselineLearner, Transitions
 from learners.optim import clip_and_step, linear_decay, make_optimiser, set_lr
-from learners.targets import (gae_advantages, gather_actions, initial_moments, masked_mean, nstep_returns,
-                              policy_entropy, ppo_clip_loss, standardise, unstandardise, update_moments,
-                              value_error)
+from learners.targets import (choice_mask, gae_advantages, gather_actions, initial_moments, masked_mean,
+                              nstep_returns, policy_entropy, ppo_clip_loss, standardise, unstandardise,
+                              update_moments, value_error)
 from modules.critics import REGISTRY as critic_REGISTRY
 
 
@@ -59,6 +61,8 @@ class PPOLearner(BaselineLearner):
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> TrainOutput:
         args = self.args
         tr = self._transitions(batch)
+        # Where the losses count: every valid step, or (active masks) only the agents with a choice.
+        active = choice_mask(tr.batch["avail_actions"][:, :-1], tr.mask) if args.active_masks else tr.mask
         lr = linear_decay(args.lr, t_env, args.t_max) if args.lr_anneal else args.lr
         for optimiser in (self.agent_optimiser, self.critic_optimiser):
             set_lr(optimiser, lr)
@@ -71,14 +75,14 @@ class PPOLearner(BaselineLearner):
                 values = unstandardise(values, self.return_moments)
             returns, advantages = self._returns(tr, values)
             if args.standardise_returns:
-                self.return_moments = update_moments(self.return_moments, returns, tr.mask)
+                self.return_moments = update_moments(self.return_moments, returns, active)
                 returns = standardise(returns, self.return_moments)
             if args.standardise_advantages:
-                advantages = standardise(advantages, update_moments(initial_moments(self.device), advantages, tr.mask))
+                advantages = standardise(advantages, update_moments(initial_moments(self.device), advantages, active))
 
         for _ in range(args.epochs):
             for rows in episode_minibatches(tr.batch.batch_size, args.num_minibatches, self.device):
-                mask, episodes = tr.mask[rows], tr.batch[rows]
+                mask, episodes = active[rows], tr.batch[rows]
                 pi = self.mac.unroll(episodes)[:, :-1]  # [b, T, N, A]
                 log_pi = torch.log(gather_actions(pi, tr.actions[rows]).clamp_min(1e-10))
                 ratio = torch.exp(log_pi - old_log_pi[rows])
@@ -104,8 +108,8 @@ class PPOLearner(BaselineLearner):
             "entropy": entropy.item(),
             "agent_grad_norm": agent_grad_norm,
             "critic_grad_norm": critic_grad_norm,
-            "advantage_mean": masked_mean(advantages, tr.mask).item(),
-            "target_mean": masked_mean(returns, tr.mask).item(),
+            "advantage_mean": masked_mean(advantages, active).item(),
+            "target_mean": masked_mean(returns, active).item(),
             "approx_kl": masked_mean(old_log_pi[rows] - log_pi.detach(), mask).item(),
             "pi_max": masked_mean(pi.detach().max(dim=-1).values, mask).item(),
             "lr": lr,

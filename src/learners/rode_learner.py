@@ -5,8 +5,9 @@ observation + reward prediction) and refresh the action representations; at that
 them once into role action spaces; (2) mix the per-step action values under the roles taken
 (QMIX) and regress them on TD targets whose bootstrap actions respect the role-restricted
 availability; (3) mix the role values at the decision steps (a second QMIX) and regress them on
-targets over macro-transitions of `role_interval` steps with summed rewards. Both losses train
-the shared trunk, the role selector, the role policies and both mixers in one optimiser step.
+targets over macro-transitions of `role_interval` steps with summed rewards. One optimiser step
+on the sum trains both trunks (action and role selector), the role selector, the role policies
+and both mixers; each loss reaches only its own trunk.
 """
 from __future__ import annotations
 

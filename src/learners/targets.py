@@ -34,6 +34,12 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def choice_mask(avail_actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B, T, N]: valid steps where the agent has more than one available action. On SMAC/SMAX a
+    dead agent has only its no-op; MAPPO's active masks leave such steps out of its losses."""
+    return mask * (avail_actions.sum(dim=-1) > 1).to(mask.dtype)
+
+
 def gather_actions(values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """values [..., A], actions [..., 1] long -> [...]."""
     return torch.gather(values, dim=-1, index=actions.long()).squeeze(-1)

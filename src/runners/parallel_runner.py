@@ -71,7 +71,7 @@ class ParallelRunner:
             first = self._test_episodes_done if test_mode else self.episodes
             seeds = self._seeds(first, test_mode)
             try:
-                batch, episodes = self._rollout(seeds, test_mode)
+                batch, episodes = self._rollout(seeds, test_mode, self._envs_to_run(test_mode))
             except Exception as err:  # a simulator crash (StarCraft II does crash): restart it
                 self._restart_env(err)
                 continue
@@ -79,17 +79,26 @@ class ParallelRunner:
             return batch
         raise EnvironmentCrashed(f"environment crashed {MAX_CONSECUTIVE_RESTARTS + 1} times in a row")
 
+    def _envs_to_run(self, test_mode: bool) -> int:
+        """All envs in training; in a test round only as many as `test_nepisode` still needs, so an
+        evaluation logs exactly `test_nepisode` episodes whatever `batch_size_run` is."""
+        if not test_mode:
+            return self.batch_size
+        return max(1, min(self.batch_size, self.args.test_nepisode - self._test_episodes_done))
+
     @torch.inference_mode()
-    def _rollout(self, seeds: list[int], test_mode: bool) -> tuple[EpisodeBatch, list[dict]]:
+    def _rollout(self, seeds: list[int], test_mode: bool, n_run: int) -> tuple[EpisodeBatch, list[dict]]:
+        """Envs [0, n_run) play one episode each; the rest stay frozen (rows left unfilled)."""
         batch = self.new_batch()
         self.env.reset(seeds)
         self.mac.init_hidden(batch_size=self.batch_size)
         n_agents = self.env_info.n_agents
-        active = np.ones(self.batch_size, dtype=bool)
+        active = np.arange(self.batch_size) < n_run
         returns = np.zeros(self.batch_size, dtype=np.float64)
         lengths = np.zeros(self.batch_size, dtype=np.int64)
         final_infos: list[dict] = [{} for _ in range(self.batch_size)]
-        batch.update(self._observation(slice(None)), ts=0)
+        first_rows = np.flatnonzero(active)
+        batch.update({k: v[first_rows] for k, v in self._observation(slice(None)).items()}, bs=first_rows, ts=0)
         t = 0
         while active.any():
             rows = np.flatnonzero(active)
@@ -116,7 +125,7 @@ class ParallelRunner:
             batch.update({k: v[rows] for k, v in self._observation(slice(None)).items()}, bs=rows, ts=t)
             active &= ~terminated
         episodes = [{"return": returns[i], "ep_length": int(lengths[i]), **_numeric(final_infos[i])}
-                    for i in range(self.batch_size)]
+                    for i in range(n_run)]
         return batch, episodes
 
     def _observation(self, rows: slice | np.ndarray) -> dict[str, np.ndarray]:

@@ -1,24 +1,42 @@
 """Role action spaces: which actions each role may take, and the per-step masks they give.
 
-RODE's rules are SMAC-specific (actions 0 and 1, no-op and stop, always allowed; the six
-movement actions added to large clusters). Here the only always-allowed action is the
-environment's declared `noop_action`, read from EnvInfo as every algorithm can; and a role
-whose actions are all unavailable falls back to the available actions, so an alive agent is
-never left without a move; nor is it left with only the no-op while other actions are
-available."""
+RODE's rule (official code, `update_role_action_spaces`) on SMAC: a cluster with fewer than two
+actions besides the no-op gives no role, and every cluster with three or more also gets all
+movement actions, so an attack role can still position itself and no role is "one action only".
+Here the SMAC-specific action indices become the environment's declared `noop_action` and
+`move_actions`, read from EnvInfo as every algorithm can (envs without movement actions keep
+every cluster that holds more than the no-op). A role whose actions are all unavailable falls
+back to the available actions, so an alive agent is never left without a move; nor is it left
+with only the no-op while other actions are available."""
 from __future__ import annotations
 
 import torch
 
 
-def role_action_spaces(labels: torch.Tensor, n_roles: int, n_actions: int, always_allowed: int | None) -> torch.Tensor:
-    """0/1 masks [n_roles, A] from cluster labels [A]. A cluster holding nothing but the
-    always-allowed action gives no role (it would be a do-nothing role); role r takes the r-th
-    remaining cluster mod their number, so there are always `n_roles` non-empty spaces."""
+def role_action_spaces(labels: torch.Tensor, n_roles: int, n_actions: int, always_allowed: int | None,
+                       move_actions: tuple[int, ...] | None = None) -> torch.Tensor:
+    """0/1 masks [n_roles, A] from cluster labels [A].
+
+    Kept clusters: with `move_actions`, those with >= 2 actions besides the no-op (the ones with
+    >= 3 gain the movement actions), and the actions this leaves in no role form one more role
+    together with the movement actions (the official rule can leave, e.g., every single-target
+    attack without a role; SMAX's encoder often splits the attacks); without `move_actions`, the
+    clusters with anything besides the no-op. Role r takes the r-th kept cluster mod their
+    number, so there are always `n_roles` non-empty spaces; every role keeps the no-op."""
     clusters = [labels == c for c in range(int(labels.max().item()) + 1)]
-    if always_allowed is not None:
-        kept = [c for c in clusters if c.sum() > int(c[always_allowed])]
-        clusters = kept or clusters
+    own = [c.sum() - (int(c[always_allowed]) if always_allowed is not None else 0) for c in clusters]
+    if move_actions is not None:
+        moves = torch.zeros(n_actions, dtype=torch.bool, device=labels.device)
+        moves[list(move_actions)] = True
+        kept = [c | moves if size >= 3 else c for c, size in zip(clusters, own) if size >= 2]
+        uncovered = ~torch.stack(kept).any(0) if kept else torch.ones_like(moves)
+        if always_allowed is not None:
+            uncovered[always_allowed] = False
+        if uncovered.any():
+            kept.append(uncovered | moves)
+    else:
+        kept = [c for c, size in zip(clusters, own) if size >= 1]
+    clusters = kept or [torch.ones(n_actions, dtype=torch.bool, device=labels.device)]
     spaces = torch.stack([clusters[r % len(clusters)] for r in range(n_roles)]).long()
     if always_allowed is not None:
         spaces[:, always_allowed] = 1

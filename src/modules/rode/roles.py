@@ -1,8 +1,8 @@
 """RODE's role selector and role policies, both dot products with learned representations.
 
 The selector scores role r as f(h) . z_r (z_r: the mean representation of r's actions), and
-role r's policy scores action a as g_r(h) . z_a; acting restricts it to r's action space. Both
-read the agents' shared recurrent state h."""
+role r's policy scores action a as g_r(h) . z_a; acting restricts it to r's action space. The
+selector reads its own recurrent trunk's state, the role policies the action trunk's."""
 from __future__ import annotations
 
 import torch
