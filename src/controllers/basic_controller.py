@@ -42,8 +42,7 @@ class BasicMAC:
     def forward(self, ep_batch: EpisodeBatch, t: int, test_mode: bool = False) -> torch.Tensor:
         """Q-values, or action probabilities when `agent_output_type == 'pi_logits'`: [B, N, A]."""
         inputs = self._build_inputs(ep_batch, t)
-        if self.hidden_states is None or self.hidden_states.shape[0] != ep_batch.batch_size:
-            self.init_hidden(ep_batch.batch_size)
+        self._ensure_hidden(ep_batch.batch_size)
         outputs, hidden = self.agent(inputs, self.hidden_states)
         self.hidden_states = hidden.view(ep_batch.batch_size, self.n_agents, -1)
         outputs = outputs.view(ep_batch.batch_size, self.n_agents, -1)
@@ -60,7 +59,16 @@ class BasicMAC:
         return torch.stack([self.forward(ep_batch, t) for t in range(ep_batch.max_seq_length)], dim=1)
 
     def init_hidden(self, batch_size: int) -> None:
-        self.hidden_states = self.agent.init_hidden().unsqueeze(0).expand(batch_size, self.n_agents, -1)
+        self.hidden_states = self._initial_hidden(self.agent, batch_size)
+
+    def _ensure_hidden(self, batch_size: int) -> None:
+        """Fresh hidden states when there are none yet or the batch size changed."""
+        if self.hidden_states is None or self.hidden_states.shape[0] != batch_size:
+            self.init_hidden(batch_size)
+
+    def _initial_hidden(self, agent: nn.Module, batch_size: int) -> torch.Tensor:
+        """The agent network's initial state for every (episode, agent): [B, N, H]."""
+        return agent.init_hidden().unsqueeze(0).expand(batch_size, self.n_agents, -1)
 
     # ------------------------------------------------------------------ inputs
     def _get_input_shape(self, scheme: dict) -> int:

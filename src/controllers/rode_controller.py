@@ -93,8 +93,7 @@ class RODEMAC(BasicMAC):
         keeps the selector trunk's in `role_hidden`."""
         inputs = self._build_inputs(ep_batch, t)
         bs = ep_batch.batch_size
-        if self.hidden_states is None or self.hidden_states.shape[0] != bs:
-            self.init_hidden(bs)
+        self._ensure_hidden(bs)
         hidden, _ = self.agent(inputs, self.hidden_states)
         role_hidden, _ = self.roles_net.selector_trunk(inputs, self.role_hidden)
         self.hidden_states = hidden.view(bs, self.n_agents, -1)
@@ -103,8 +102,7 @@ class RODEMAC(BasicMAC):
 
     def init_hidden(self, batch_size: int) -> None:
         super().init_hidden(batch_size)
-        role_hidden = self.roles_net.selector_trunk.init_hidden()
-        self.role_hidden = role_hidden.unsqueeze(0).expand(batch_size, self.n_agents, -1)
+        self.role_hidden = self._initial_hidden(self.roles_net.selector_trunk, batch_size)
         self.roles = None
 
     def unroll_roles(self, ep_batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
