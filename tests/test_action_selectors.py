@@ -37,7 +37,7 @@ def test_epsilon_greedy_schedule_and_test_mode():
 
 def test_selectors_never_pick_unavailable_actions():
     avail = random_avail()
-    outputs = {"epsilon_greedy": torch.randn(64, 3, 6) * 10,
+    outputs = {"epsilon_greedy": torch.randn(64, 3, 6) * 10, "soft_epsilon_greedy": torch.randn(64, 3, 6) * 10,
                "soft_policies": torch.softmax(torch.randn(64, 3, 6), -1),
                "multinomial": torch.softmax(torch.randn(64, 3, 6), -1)}
     for name, cls in REGISTRY.items():

@@ -6,12 +6,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-
+from components.action_selectors import SoftEpsilonGreedySelector
 from components.episode_buffer import EpisodeBatch
 from config.value_decomposition_schema import RODEConfig
 from learners.targets import decision_slots, interval_transitions
 from modules.rode.kmeans import kmeans
-from modules.rode.role_spaces import restrict_to_roles, role_action_spaces, role_representations
+from modules.rode.role_spaces import distinct_roles, restrict_to_roles, role_action_spaces, role_representations
+
 from test_learners_unit import GROUPS, INFO, PREPROCESS, SCHEME, flat, make_batch
 from test_qplex import build_learner
 
@@ -85,8 +86,9 @@ def rode_batch(learner, seed=0):
 
 
 def make_rode(seed=0, **kw):
-    return build_learner(RODEConfig, "rode", seed=seed, info=INFO_NOOP, n_role_clusters=2, role_interval=2,
-                         action_latent_dim=4, state_latent_dim=4, role_action_spaces_update_start=15, **kw)
+    settings = {"n_role_clusters": 2, "role_interval": 2, "action_latent_dim": 4, "state_latent_dim": 4,
+                "role_action_spaces_update_start": 15}
+    return build_learner(RODEConfig, "rode", seed=seed, info=INFO_NOOP, **{**settings, **kw})
 
 
 def test_controller_writes_roles_through_hooks():
@@ -100,7 +102,9 @@ def test_controller_writes_roles_through_hooks():
         assert extras["roles"].shape == (2, 2, 1) and extras["role_avail_actions"].shape == (2, 2, 3)
         avail = batch["avail_actions"][[0, 2], t]
         assert (extras["role_avail_actions"] <= avail).all()
-        assert extras["role_avail_actions"].gather(-1, actions.unsqueeze(-1)).all()
+        assert avail.gather(-1, actions.unsqueeze(-1)).all()  # exploration may leave the role, never avail
+        greedy = mac.select_actions(batch, t_ep=t, t_env=0, bs=[0, 2], test_mode=True)
+        assert mac.step_extras()["role_avail_actions"].gather(-1, greedy.unsqueeze(-1)).all()
         if t == 1:  # roles persist inside an interval
             assert torch.equal(extras["roles"], previous)
         previous = extras["roles"]
@@ -117,8 +121,13 @@ def test_update_before_and_after_clustering_and_round_trip():
     assert not torch.equal(encoder_before, flat(learner.mac.encoder))
     assert not any(torch.equal(b, a) for b, a in zip(before, nets(learner)))
     assert not learner.mac.clustered
+    online_before = [flat(learner.mixer), flat(learner.role_mixer)]
     learner.train(rode_batch(learner, 1), t_env=20, episode_num=2)  # past the update start: clusters
     assert learner.mac.clustered
+    # every target (both mixers too) restarted from the online networks at the clustering
+    assert all(torch.equal(a, b) for a, b in zip([flat(learner.target_mixer), flat(learner.target_role_mixer)],
+                                                 online_before))
+    assert learner.last_target_update_episode == 2
     spaces = learner.mac.roles_net.spaces
     assert (spaces.sum(-1) > 0).all() and (spaces[:, 1] == 1).all()  # the no-op stays in every role
     buffer = io.BytesIO()
@@ -198,3 +207,62 @@ def test_role_selector_has_its_own_trunk():
     action_qs.sum().backward()
     assert all(p.grad is None for p in mac.roles_net.selector_trunk.parameters())
     assert all(p.grad is not None for p in mac.agent.parameters())
+
+
+def test_distinct_roles_keeps_the_first_of_each_space():
+    spaces = torch.tensor([[1, 1, 0], [0, 1, 1], [1, 1, 0], [0, 1, 1], [1, 1, 1]])
+    assert distinct_roles(spaces).tolist() == [1, 1, 0, 0, 1]
+    assert distinct_roles(torch.ones(3, 4)).tolist() == [1, 0, 0]
+
+
+def test_duplicate_roles_are_never_chosen():
+    learner = make_rode(n_role_clusters=4)
+    mac, batch = learner.mac, rode_batch(learner)
+    mac.roles_net.spaces.copy_(torch.tensor([[1, 1, 0], [1, 1, 0], [0, 1, 1], [1, 1, 0]]))
+    mac.roles_net.clustered_at.fill_(0)  # role epsilon 1 at t_env 0: uniform over the allowed roles
+    chosen = set()
+    for _ in range(30):
+        mac.init_hidden(batch.batch_size)
+        mac.select_actions(batch, t_ep=0, t_env=0)
+        chosen |= set(mac.step_extras()["roles"].view(-1).tolist())
+    assert chosen == {0, 2}
+
+
+def test_soft_epsilon_greedy_explores_all_available_actions_and_restarts():
+    args = RODEConfig(name="rode", env="matrix", seed=3, epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_time=100,
+                      epsilon_anneal_time_exp=40)
+    selector = SoftEpsilonGreedySelector(args)
+    # schedule: plain before the clustering, from epsilon_start again at it, flat after the _exp time
+    assert selector.epsilon_at(50, None) == pytest.approx(1.0 - 0.5 * 0.95)
+    assert selector.epsilon_at(60, 60) == 1.0
+    assert selector.epsilon_at(80, 60) == pytest.approx(1.0 - 0.5 * 0.95)
+    assert selector.epsilon_at(100, 60) == selector.epsilon_at(10_000, 60) == 0.05
+    # Q prefers action 2, which the role forbids; action 0 is unavailable
+    qs = torch.tensor([0.0, 1.0, 5.0]).expand(4000, 1, 3)
+    avail = torch.tensor([0, 1, 1]).expand(4000, 1, 3)
+    role_avail = torch.tensor([0, 1, 0]).expand(4000, 1, 3)
+    greedy = selector.select_in_role(qs, avail, role_avail, t_env=0, restart_step=None, test_mode=True)
+    assert (greedy == 1).all()
+    explored = selector.select_in_role(qs, avail, role_avail, t_env=0, restart_step=None)  # epsilon 1
+    assert (explored != 0).all()
+    assert (explored == 2).float().mean().item() == pytest.approx(0.5, abs=0.04)  # uniform over avail
+    late = selector.select_in_role(qs, avail, role_avail, t_env=10_000, restart_step=None)  # epsilon 0.05
+    assert (late == 2).float().mean().item() == pytest.approx(0.025, abs=0.01)
+
+
+def test_one_hot_diagnostic_gives_independent_action_columns():
+    """`role_policy_action_repr=one_hot`: role r's value of action a is head_r(h)[a], whatever the
+    (possibly collinear) learned representations are; the role selector still uses the learned ones."""
+    learner = make_rode(role_policy_action_repr="one_hot")
+    nets = learner.mac.roles_net
+    nets.action_repr.copy_(torch.ones_like(nets.action_repr))  # fully collinear representations
+    hidden = torch.randn(5, learner.args.hidden_dim)
+    roles = torch.zeros(5, dtype=torch.long)
+    expected = nets.policies.heads[0](hidden)[:, :nets.action_repr.shape[0]]
+    assert torch.allclose(nets.action_values(hidden, roles), expected)
+    default = make_rode().mac.roles_net
+    default.action_repr.copy_(torch.ones_like(default.action_repr))
+    values = default.action_values(hidden, roles)
+    assert torch.allclose(values, values[:, :1].expand_as(values))  # RODE's head cannot tell them apart
+    with pytest.raises(ValueError, match="action_latent_dim >= n_actions"):
+        make_rode(role_policy_action_repr="one_hot", action_latent_dim=2)

@@ -64,10 +64,36 @@ class EpsilonGreedySelector(ActionSelector):
 
     def _select(self, outputs, avail, t_env, test_mode):
         self.epsilon = self.evaluation_epsilon if test_mode else self.schedule(t_env)
-        greedy = random_argmax(outputs, avail, self.generator)
-        random_actions = sample_categorical(avail, self.generator)
+        return self._pick(outputs, avail, avail)
+
+    def _pick(self, outputs: torch.Tensor, greedy_avail: torch.Tensor, random_avail: torch.Tensor) -> torch.Tensor:
+        greedy = random_argmax(outputs, greedy_avail, self.generator)
+        random_actions = sample_categorical(random_avail, self.generator)
         explore = torch.rand(greedy.shape, generator=self.generator) < self.epsilon
         return torch.where(explore, random_actions, greedy)
+
+
+class SoftEpsilonGreedySelector(EpsilonGreedySelector):
+    """RODE's `soft_epsilon_greedy`: the greedy action comes from the agent's role action space,
+    the random one from *all* available actions, so the replay also holds off-role actions; the
+    epsilon schedule starts again at `restart_step` (the clustering of the role action spaces) and
+    then anneals over `epsilon_anneal_time_exp` (official `DecayThenFlatSchedule`)."""
+
+    def __init__(self, args: Any):
+        super().__init__(args)
+        self.restart_schedule = LinearDecayThenFlat(args.epsilon_start, args.epsilon_finish,
+                                                    getattr(args, "epsilon_anneal_time_exp", args.epsilon_anneal_time))
+
+    def epsilon_at(self, t_env: int, restart_step: int | None) -> float:
+        if restart_step is None:
+            return self.schedule(t_env)
+        return self.restart_schedule(t_env - restart_step)
+
+    def select_in_role(self, outputs: torch.Tensor, avail: torch.Tensor, role_avail: torch.Tensor, t_env: int,
+                       restart_step: int | None, test_mode: bool = False) -> torch.Tensor:
+        """outputs [B, N, A]; `role_avail` is the role-restricted subset of `avail`."""
+        self.epsilon = self.evaluation_epsilon if test_mode else self.epsilon_at(t_env, restart_step)
+        return self._pick(outputs.detach().cpu(), role_avail.cpu(), avail.cpu())
 
 
 class SoftPoliciesSelector(ActionSelector):
@@ -95,6 +121,7 @@ class MultinomialSelector(ActionSelector):
 
 REGISTRY: dict[str, type[ActionSelector]] = {
     "epsilon_greedy": EpsilonGreedySelector,
+    "soft_epsilon_greedy": SoftEpsilonGreedySelector,
     "soft_policies": SoftPoliciesSelector,
     "multinomial": MultinomialSelector,
 }

@@ -57,11 +57,17 @@ class RODEConfig(QLearnerConfig):
     state_latent_dim: int = Field(default=32, ge=1, description="observation embedding of the action encoder")
     action_latent_dim: int = Field(default=20, ge=1, description="action representation z_a")
     role_action_spaces_update_start: int = Field(default=50_000, ge=0, description="env step of the clustering")
-    epsilon_anneal_time_exp: int = Field(default=70_000, ge=0, description="role epsilon decay, restarted at clustering")
+    action_selector: str = "soft_epsilon_greedy"
+    epsilon_anneal_time_exp: int = Field(default=70_000, ge=0,
+                                         description="role (and soft_epsilon_greedy's action) epsilon decay, "
+                                                     "restarted at clustering")
     role_epsilon_finish: float = Field(default=0.05, ge=0.0, le=1.0)
     reward_prediction_coef: float = Field(default=10.0, ge=0.0, description="weight of the reward loss of the encoder")
     role_mixer: str = "qmix"
     kmeans_iters: int = Field(default=100, ge=1)
+    role_policy_action_repr: Literal["encoder", "one_hot"] = Field(
+        default="encoder", description="diagnostic, not RODE: one_hot scores the role policies' actions against "
+                                       "orthonormal vectors instead of the learned (often collinear) representations")
 
     @field_validator("role_mixer")
     @classmethod
@@ -72,4 +78,7 @@ class RODEConfig(QLearnerConfig):
     def _check_mixers(self) -> "RODEConfig":
         if self.mixer is None:
             raise ValueError("rode_learner needs a mixer over the action values")
+        if self.action_selector not in ("epsilon_greedy", "soft_epsilon_greedy"):
+            raise ValueError(f"RODE acts on Q-values: action_selector must be epsilon_greedy or soft_epsilon_greedy, "
+                             f"not {self.action_selector!r}")
         return self

@@ -1,6 +1,8 @@
 """RODE's controller: every `role_interval` steps each agent picks a role (epsilon-greedy over the
-role selector's values), then acts epsilon-greedily with its role's policy inside the role's
-action space.
+role selector's values, among the distinct role action spaces), then acts with its role's policy:
+greedily inside the role's action space, and, with `action_selector: soft_epsilon_greedy` (the
+official choice), exploring over all available actions on an epsilon schedule that restarts at
+the clustering (plain `epsilon_greedy` explores inside the role and never restarts).
 
 The chosen role and the role-restricted availability mask of each step go into the episode
 through the framework's hooks (`extra_scheme` declares them, `step_extras` hands them to the
@@ -13,14 +15,14 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from components.action_selectors import EpsilonGreedySelector
+from components.action_selectors import EpsilonGreedySelector, SoftEpsilonGreedySelector
 from components.episode_buffer import EpisodeBatch
 from components.schedules import LinearDecayThenFlat
 from controllers.basic_controller import BasicMAC
 from modules.agents.rode_agent import RODEAgent
 from modules.rode.action_encoder import ActionEncoder
 from modules.rode.kmeans import kmeans
-from modules.rode.role_spaces import restrict_to_roles, role_action_spaces, role_representations
+from modules.rode.role_spaces import distinct_roles, restrict_to_roles, role_action_spaces, role_representations
 from modules.rode.roles import RolePolicies, RoleSelector
 
 
@@ -36,6 +38,10 @@ class RoleModules(nn.Module):
         self.selector = RoleSelector(args.hidden_dim, latent)
         self.policies = RolePolicies(args.n_role_clusters, args.hidden_dim, latent)
         self.register_buffer("action_repr", torch.zeros(n_actions, latent))
+        self.one_hot_policies = args.role_policy_action_repr == "one_hot"
+        if self.one_hot_policies and latent < n_actions:
+            raise ValueError(f"role_policy_action_repr=one_hot needs action_latent_dim >= n_actions ({n_actions}), "
+                             f"got {latent}")
         self.register_buffer("spaces", torch.ones(args.n_role_clusters, n_actions, dtype=torch.long))
         self.register_buffer("clustered_at", torch.tensor(-1))  # env step of the clustering, -1 before
 
@@ -43,9 +49,16 @@ class RoleModules(nn.Module):
         """[..., H] -> [..., R]."""
         return self.selector(hidden, role_representations(self.spaces, self.action_repr))
 
+    def policy_action_repr(self) -> torch.Tensor:
+        """[A, L] the role policies score actions against: RODE's learned representations, or, for
+        the `one_hot` diagnostic, orthonormal ones (independent action columns, as in QMIX's head)."""
+        if self.one_hot_policies:
+            return torch.eye(*self.action_repr.shape, device=self.action_repr.device, dtype=self.action_repr.dtype)
+        return self.action_repr
+
     def action_values(self, hidden: torch.Tensor, roles: torch.Tensor) -> torch.Tensor:
         """hidden [..., H], roles [...] -> the values of each agent's own role [..., A]."""
-        every_role = self.policies(hidden, self.action_repr)
+        every_role = self.policies(hidden, self.policy_action_repr())
         index = roles.long().to(hidden.device)[..., None, None].expand(*roles.shape, 1, every_role.shape[-1])
         return every_role.gather(-2, index).squeeze(-2)
 
@@ -73,15 +86,24 @@ class RODEMAC(BasicMAC):
         hidden = self.forward(ep_batch, t_ep, test_mode=test_mode)  # [B, N, H]
         if self.roles is None or t_ep % self.role_interval == 0:
             role_qs = self.roles_net.role_values(self.role_hidden)
-            self.roles = self.role_selector.select_action(role_qs, torch.ones_like(role_qs), self._role_clock(t_env),
-                                                          test_mode=test_mode)
+            self.roles = self.role_selector.select_action(role_qs, self.role_mask().expand_as(role_qs),
+                                                          self._role_clock(t_env), test_mode=test_mode)
         avail = ep_batch["avail_actions"][:, t_ep]
         role_avail = restrict_to_roles(avail.cpu(), self.roles_net.spaces.cpu(), self.roles,
                                        self.args.env_info.noop_action)
         qs = self.roles_net.action_values(hidden, self.roles)
-        actions = self.action_selector.select_action(qs[bs], role_avail[bs], t_env, test_mode=test_mode)
+        if isinstance(self.action_selector, SoftEpsilonGreedySelector):
+            restart = int(self.roles_net.clustered_at.item()) if self.clustered else None
+            actions = self.action_selector.select_in_role(qs[bs], avail[bs], role_avail[bs], t_env, restart,
+                                                          test_mode=test_mode)
+        else:
+            actions = self.action_selector.select_action(qs[bs], role_avail[bs], t_env, test_mode=test_mode)
         self._extras = {"roles": self.roles[bs].unsqueeze(-1), "role_avail_actions": role_avail[bs]}
         return actions
+
+    def role_mask(self) -> torch.Tensor:
+        """[R] 0/1: the roles that may be chosen (one per distinct action space)."""
+        return distinct_roles(self.roles_net.spaces)
 
     def _role_clock(self, t_env: int) -> int:
         """Env steps on the role epsilon schedule: it starts again at the clustering."""

@@ -12,7 +12,7 @@ import torch.nn as nn
 from components.episode_buffer import EpisodeBatch
 from learners.base import Learner
 from learners.optim import clip_and_step
-from learners.targets import (initial_moments, masked_mean, standardise, update_moments, update_targets,
+from learners.targets import (hard_update, initial_moments, masked_mean, standardise, update_moments, update_targets,
                               valid_transition_mask)
 
 
@@ -54,6 +54,12 @@ class BaselineLearner(Learner):
         self.last_target_update_episode = update_targets(
             pairs, args.target_update, args.target_update_interval, args.target_update_tau,
             episode_num, self.last_target_update_episode)
+
+    def _sync_targets(self, pairs: Iterable[tuple[nn.Module, nn.Module]], episode_num: int) -> None:
+        """Copies every online network into its target now and restarts the target schedule."""
+        for target, source in pairs:
+            hard_update(target, source)
+        self.last_target_update_episode = episode_num
 
     def _optimise(self, loss: torch.Tensor, optimiser: torch.optim.Optimizer, params: list[nn.Parameter],
                   pairs: Iterable[tuple[nn.Module, nn.Module]], episode_num: int) -> float:

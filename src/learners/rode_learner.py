@@ -64,9 +64,9 @@ class RODELearner(QLearner):
         extra: dict[str, float] = {}
         if not self.mac.clustered and t_env < args.role_action_spaces_update_start:
             extra = self._fit_action_encoder(tr)
-        elif not self.mac.clustered:
+        elif not self.mac.clustered:  # every target starts from the clustered networks (official)
             self.mac.cluster_actions(t_env, args.kmeans_iters)
-            self.target_mac.load_state(self.mac)
+            self._sync_targets(self._network_pairs(), episode_num)
 
         # 2. Action values under the roles taken, mixed per step.
         action_qs, role_qs = self.mac.unroll_roles(tr.batch)  # [B, T+1, N, A], [B, T+1, N, R]
@@ -87,7 +87,8 @@ class RODELearner(QLearner):
             target_vals = self.target_mixer(gather_actions(target_action_qs, next_actions), states)
             targets = lambda_returns(tr.rewards, tr.terminated, tr.mask, target_vals, args.gamma, args.td_lambda)
             target_role_qs = decision_slots(target_role_qs, k, n_macro)
-            next_roles = bootstrap_actions(online_role_qs, target_role_qs, torch.ones_like(target_role_qs), args.double_q)
+            role_choice = self.mac.role_mask().to(target_role_qs.device).expand_as(target_role_qs)
+            next_roles = bootstrap_actions(online_role_qs, target_role_qs, role_choice, args.double_q)
             role_target_vals = self.target_role_mixer(gather_actions(target_role_qs, next_roles), role_states)
             role_targets = lambda_returns(role_rewards, role_terminated, role_mask, role_target_vals,
                                           args.gamma, args.td_lambda)

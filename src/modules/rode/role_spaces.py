@@ -61,3 +61,12 @@ def role_representations(spaces: torch.Tensor, action_repr: torch.Tensor) -> tor
     """A role's latent is the mean representation of its actions: [R, A] x [A, L] -> [R, L]."""
     spaces = spaces.to(action_repr.dtype)
     return spaces @ action_repr / spaces.sum(dim=-1, keepdim=True).clamp_min(1.0)
+
+
+def distinct_roles(spaces: torch.Tensor) -> torch.Tensor:
+    """[R, A] -> [R] 0/1: the first role of each distinct action space. When the clustering keeps
+    fewer spaces than roles, the repeats would be identical roles whose values tie forever and
+    split the data at random, so the role choice (acting and bootstrapping) skips them."""
+    same = (spaces[:, None, :] == spaces[None, :, :]).all(-1)  # [R, R]
+    earlier = torch.tril(same, diagonal=-1).any(-1)
+    return (~earlier).long()
