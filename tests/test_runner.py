@@ -7,7 +7,7 @@ from controllers import REGISTRY as MAC_REGISTRY
 from envs.registry import ENV_REGISTRY
 from envs.vec_env import VecEnv
 from run import build_scheme
-from runners.parallel_runner import ParallelRunner
+from runners.parallel_runner import TEST_STREAM, TRAIN_STREAM, ParallelRunner, episode_seeds
 from utils.logging import Logger, get_console_logger
 
 
@@ -100,3 +100,14 @@ def test_an_evaluation_logs_exactly_test_nepisode_episodes():
     assert runner._test_episodes_done == 5 and runner.t_env == 0
     assert partial["filled"][:2].sum() > 0 and partial["filled"][2].sum() == 0  # the third env did not play
     assert runner.logger.latest("test_return_mean") is not None
+
+
+def test_episode_seeds_of_neighbouring_runs_and_streams_never_overlap():
+    """Regression: env seeds were run seed + episode, so runs 1 and 2 replayed each other's
+    scenarios one episode apart and shared almost the same fixed test episodes."""
+    per_run = {(seed, stream): episode_seeds(seed, stream, 0, 2000) for seed in range(1, 6)
+               for stream in (TRAIN_STREAM, TEST_STREAM)}
+    every = [s for seeds in per_run.values() for s in seeds]
+    assert len(set(every)) == len(every)  # distinct across runs, streams and episodes
+    assert all(0 <= s < 2**31 for s in every)
+    assert episode_seeds(3, TRAIN_STREAM, 100, 8) == per_run[(3, TRAIN_STREAM)][100:108]  # resumable

@@ -1,6 +1,6 @@
 """`tools.evaluate_checkpoints`: every saved step of a real (short) QMIX run on a matrix game is
-evaluated through `src/main.py`, with the alg/env/map read from the checkpoint; the same seed
-gives the same evaluation; bad input fails before any work."""
+evaluated through `src/main.py`, with the alg/env/map and the run's own overrides read from the
+checkpoint; the same seed gives the same evaluation; bad input fails before any work."""
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +13,8 @@ from tools import evaluate_checkpoints as ec
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("train")
-    done = run_main("qmix", "matrix", results, "t_max=200", "env_args.map_name=matgame4", "batch_size=4")
+    done = run_main("qmix", "matrix", results, "t_max=200", "env_args.map_name=matgame4", "batch_size=4",
+                    "hidden_dim=16")
     assert done.returncode == 0, done.stderr[-2000:]
     (models,) = list((results / "models").iterdir())
     return models
@@ -23,6 +24,11 @@ def test_every_checkpoint_is_evaluated_with_its_own_config(run_dir, tmp_path):
     steps = ec.checkpoint_steps(run_dir)
     assert len(steps) >= 2
     assert ec.run_identity(run_dir, steps[-1]) == ("qmix", "matrix", "matgame4")
+    # the run's own changes travel to the evaluation (a 16-unit agent cannot load into the yaml's 64),
+    # what an evaluation sets itself does not
+    carried = ec.trained_overrides(ec.saved_config(run_dir, steps[-1]))
+    assert "hidden_dim=16" in carried and "batch_size=4" in carried
+    assert not any(item.split("=")[0] in ("seed", "t_max", "save_model", "results_dir") for item in carried)
     out = tmp_path / "evals.csv"
     ec.main([str(run_dir), "--episodes", "3", "--results-dir", str(tmp_path / "evals"), "--out", str(out),
              "--metric", "test_return_mean"])

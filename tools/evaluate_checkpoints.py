@@ -10,14 +10,15 @@ final-policy number a paper can quote.
 
 Each checkpoint is evaluated by the framework itself, in a subprocess:
 `src/main.py --config=<alg> --env-config=<env> with env_args.map_name=<map> checkpoint_path=<run>
-load_step=<step> evaluate=True test_nepisode=<episodes> seed=<seed> save_model=False`, where the
-algorithm, env and map come from the checkpoint's own config and anything after `--` is appended
-as further overrides. Every `test_*` metric of each evaluation is read back from the sacred record
+load_step=<step> evaluate=True test_nepisode=<episodes> seed=<seed> save_model=False <run's keys>`,
+where the algorithm, env and map come from the checkpoint's own config, as does every key the run
+changed from its yaml files (a run trained with `hidden_dim=128` or a diagnostic switch is
+evaluated as trained), and anything after `--` is appended as further overrides. Every `test_*` metric of each evaluation is read back from the sacred record
 it writes (under `--results-dir`, a temporary directory by default), so MAZero's prior-only
-evaluation comes along. Test episode j runs on environment seed `seed + offset + j` (the runners'
-fixed test seeds), so one `--seed` for every checkpoint and every algorithm evaluates them all on
-the same 1,024 scenarios (common random numbers), and two evaluations are independent only if
-their seeds differ by at least `--episodes`.
+evaluation comes along. The test episodes are the `--seed` run's fixed test stream
+(`runners.parallel_runner.episode_seeds`), so one `--seed` for every checkpoint and every algorithm
+evaluates them all on the same scenarios (common random numbers), and different seeds give
+independent scenario sets.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,16 +44,55 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
     return steps
 
 
-def run_identity(run_dir: Path, step: int) -> tuple[str, str, str]:
-    """(alg config name, env config name, map) from a checkpoint's saved config."""
+# Keys an evaluation sets itself, or that describe the machine rather than the trained agent.
+NOT_CARRIED = {"seed", "checkpoint_path", "load_step", "evaluate", "test_nepisode", "results_dir", "save_model",
+               "use_cuda", "device", "env_info", "t_max"}
+
+
+def saved_config(run_dir: Path, step: int) -> dict:
     import torch
 
-    config = torch.load(run_dir / str(step) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)["config"]
+    return torch.load(run_dir / str(step) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)["config"]
+
+
+def run_identity(run_dir: Path, step: int) -> tuple[str, str, str]:
+    """(alg config name, env config name, map) from a checkpoint's saved config."""
+    config = saved_config(run_dir, step)
     return config["name"], config["env"], str((config.get("env_args") or {}).get("map_name", ""))
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def trained_overrides(config: dict) -> list[str]:
+    """`key=value` for every key where the run's saved config differs from its alg/env yaml files,
+    so the evaluation rebuilds the agent the run trained (e.g. `hidden_dim=128`, a diagnostic
+    switch), not the yaml default. Values are Python literals, as sacred parses them."""
+    sys.path.insert(0, str(REPO / "src"))
+    from config.loader import load_layers, recursive_update
+    from config.resolve import resolve_config
+
+    raw = load_layers(config["name"], config["env"])
+    if "map_name" in (config.get("env_args") or {}):
+        raw = recursive_update(raw, {"env_args": {"map_name": config["env_args"]["map_name"]}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. the SMAC -> SMAX backend fallback notice, shown by the run itself
+        defaults = flatten(resolve_config(raw).model_dump(mode="json"))
+    saved = flatten(config)
+    return [f"{key}={value!r}" for key, value in sorted(saved.items())
+            if key in defaults and value != defaults[key] and key.split(".")[0] not in NOT_CARRIED]
 
 
 def evaluation_command(alg: str, env: str, map_name: str, run_dir: Path, step: int, episodes: int, seed: int,
                        results_dir: Path, overrides: list[str]) -> list[str]:
+    """`overrides`: the run's own (`trained_overrides`) first, then the caller's."""
     with_args = [f"checkpoint_path={run_dir}", f"load_step={step}", "evaluate=True", f"test_nepisode={episodes}",
                  f"seed={seed}", "save_model=False", f"results_dir={results_dir}"]
     if map_name:
@@ -83,10 +124,14 @@ def evaluate_step(command: list[str], results_dir: Path) -> dict[str, float]:
 
 def evaluate_run(run_dir: Path, steps: list[int], episodes: int, seed: int, results_dir: Path,
                  overrides: list[str]) -> pd.DataFrame:
+    config = saved_config(run_dir, steps[-1])
     alg, env, map_name = run_identity(run_dir, steps[-1])
+    carried = trained_overrides(config)
+    print(f"{alg} on {env} {map_name}, the run's own settings: {' '.join(carried) or '(yaml defaults)'}", flush=True)
     rows = []
     for step in steps:
-        command = evaluation_command(alg, env, map_name, run_dir, step, episodes, seed, results_dir, overrides)
+        command = evaluation_command(alg, env, map_name, run_dir, step, episodes, seed, results_dir,
+                                     carried + overrides)
         metrics = evaluate_step(command, results_dir)
         rows.append({"alg": alg, "env": env, "map": map_name, "step": step, "episodes": episodes, **metrics})
         print(f"{alg} {map_name} step {step:,}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
