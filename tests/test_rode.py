@@ -266,3 +266,17 @@ def test_one_hot_diagnostic_gives_independent_action_columns():
     assert torch.allclose(values, values[:, :1].expand_as(values))  # RODE's head cannot tell them apart
     with pytest.raises(ValueError, match="action_latent_dim >= n_actions"):
         make_rode(role_policy_action_repr="one_hot", action_latent_dim=2)
+
+
+def test_clip_per_level_clips_each_level_on_its_own():
+    """Joint clipping (official) scales both levels by one factor; `clip_per_level` brings each
+    level's norm to at most the clip separately, and the two groups split the parameters."""
+    learner = make_rode(clip_per_level=True, grad_norm_clip=1e-3)
+    groups = learner._clip_groups()
+    assert len(groups[0]) + len(groups[1]) == len(learner.params)
+    assert {id(p) for p in groups[0]}.isdisjoint(id(p) for p in groups[1])
+    learner.train(rode_batch(learner), t_env=10, episode_num=1)
+    for group in groups:  # each level at the clip itself (a joint clip would leave both below it)
+        norm = torch.stack([p.grad.norm() for p in group if p.grad is not None]).norm()
+        assert norm.item() == pytest.approx(1e-3, rel=1e-3)
+    assert make_rode()._clip_groups() is None

@@ -65,6 +65,8 @@ class RODEConfig(QLearnerConfig):
     reward_prediction_coef: float = Field(default=10.0, ge=0.0, description="weight of the reward loss of the encoder")
     role_mixer: str = "qmix"
     kmeans_iters: int = Field(default=100, ge=1)
+    clip_per_level: bool = Field(default=False, description="not official: clip the action-level and role-level "
+                                                            "gradients separately (official: one joint clip)")
     role_policy_action_repr: Literal["encoder", "one_hot"] = Field(
         default="encoder", description="diagnostic, not RODE: one_hot scores the role policies' actions against "
                                        "orthonormal vectors instead of the learned (often collinear) representations")

@@ -62,11 +62,13 @@ class BaselineLearner(Learner):
         self.last_target_update_episode = episode_num
 
     def _optimise(self, loss: torch.Tensor, optimiser: torch.optim.Optimizer, params: list[nn.Parameter],
-                  pairs: Iterable[tuple[nn.Module, nn.Module]], episode_num: int) -> float:
-        """One gradient step on `loss` (clipped), then the target schedule; returns the gradient norm."""
+                  pairs: Iterable[tuple[nn.Module, nn.Module]], episode_num: int,
+                  clip_groups: list[list[nn.Parameter]] | None = None) -> float:
+        """One gradient step on `loss` (clipped, per group if given), then the target schedule;
+        returns the gradient norm."""
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = clip_and_step(optimiser, params, self.args.grad_norm_clip)
+        grad_norm = clip_and_step(optimiser, params, self.args.grad_norm_clip, clip_groups)
         self.train_steps += 1
         self._update_targets(pairs, episode_num)
         return grad_norm

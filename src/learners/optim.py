@@ -15,9 +15,17 @@ def make_optimiser(params: Iterable[torch.nn.Parameter], args: Any) -> torch.opt
     return torch.optim.Adam(params, lr=args.lr, eps=args.optim_eps)
 
 
-def clip_and_step(optimiser: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter], max_norm: float) -> float:
-    """Clips the gradient norm, steps, and returns the pre-clipping norm (logged as grad_norm)."""
-    norm = torch.nn.utils.clip_grad_norm_(list(params), max_norm)
+def clip_and_step(optimiser: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter], max_norm: float,
+                  clip_groups: list[list[torch.nn.Parameter]] | None = None) -> float:
+    """Clips the gradient norm, steps, and returns the pre-clipping norm (logged as grad_norm).
+
+    With `clip_groups`, each group is clipped to `max_norm` on its own (the logged norm is still
+    the norm over all of them), so one group's large gradient does not shrink another's step."""
+    params = list(params)
+    if clip_groups is None:
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    else:
+        norm = torch.stack([torch.nn.utils.clip_grad_norm_(group, max_norm) for group in clip_groups]).norm()
     optimiser.step()
     return float(norm)
 

@@ -42,6 +42,16 @@ class RODELearner(QLearner):
         return super()._network_pairs() + [(self.target_mac.roles_net, self.mac.roles_net),
                                            (self.target_role_mixer, self.role_mixer)]
 
+    def _clip_groups(self) -> list[list[torch.nn.Parameter]] | None:
+        """`clip_per_level` (not official): the action level (agent trunk, role policies, mixer) and
+        the role level (selector trunk and head, role mixer) get their own gradient-norm clip."""
+        if not self.args.clip_per_level:
+            return None
+        nets = self.mac.roles_net
+        role_level = [*nets.selector_trunk.parameters(), *nets.selector.parameters(), *self.role_mixer.parameters()]
+        role_ids = {id(p) for p in role_level}
+        return [[p for p in self.params if id(p) not in role_ids], role_level]
+
     def _fit_action_encoder(self, tr: Transitions) -> dict[str, float]:
         """One step of the action-effect model; returns its losses."""
         obs = tr.batch["obs"]
@@ -98,7 +108,8 @@ class RODELearner(QLearner):
         action_loss = masked_mean(td_error.pow(2), tr.mask)
         role_loss = masked_mean(role_td_error.pow(2), role_mask)
         loss = action_loss + role_loss
-        grad_norm = self._optimise(loss, self.optimiser, self.params, self._network_pairs(), episode_num)
+        grad_norm = self._optimise(loss, self.optimiser, self.params, self._network_pairs(), episode_num,
+                                   self._clip_groups())
 
         stats = td_stats(loss, grad_norm, td_error, q_taken, targets, tr.mask)
         stats.update(extra, action_loss=action_loss.item(), role_loss=role_loss.item(),
