@@ -23,10 +23,11 @@ def run_dir(tmp_path_factory) -> Path:
 def test_every_checkpoint_is_evaluated_with_its_own_config(run_dir, tmp_path):
     steps = ec.checkpoint_steps(run_dir)
     assert len(steps) >= 2
-    assert ec.run_identity(run_dir, steps[-1]) == ("qmix", "matrix", "matgame4")
+    config = ec.saved_config(run_dir, steps[-1])
+    assert ec.run_identity(config) == ("qmix", "matrix", "matgame4")
     # the run's own changes travel to the evaluation (a 16-unit agent cannot load into the yaml's 64),
     # what an evaluation sets itself does not
-    carried = ec.trained_overrides(ec.saved_config(run_dir, steps[-1]))
+    carried = ec.trained_overrides(config)
     assert "hidden_dim=16" in carried and "batch_size=4" in carried
     assert not any(item.split("=")[0] in ("seed", "t_max", "save_model", "results_dir") for item in carried)
     out = tmp_path / "evals.csv"

@@ -13,8 +13,8 @@ Each checkpoint is evaluated by the framework itself, in a subprocess:
 load_step=<step> evaluate=True test_nepisode=<episodes> seed=<seed> save_model=False <run's keys>`,
 where the algorithm, env and map come from the checkpoint's own config, as does every key the run
 changed from its yaml files (a run trained with `hidden_dim=128` or a diagnostic switch is
-evaluated as trained), and anything after `--` is appended as further overrides. Every `test_*` metric of each evaluation is read back from the sacred record
-it writes (under `--results-dir`, a temporary directory by default), so MAZero's prior-only
+evaluated as trained), and anything after `--` is appended as further overrides. Every `test_*`
+metric of each evaluation is read back from the sacred record it writes (under `--results-dir`, a temporary directory by default), so MAZero's prior-only
 evaluation comes along. The test episodes are the `--seed` run's fixed test stream
 (`runners.parallel_runner.episode_seeds`), so one `--seed` for every checkpoint and every algorithm
 evaluates them all on the same scenarios (common random numbers), and different seeds give
@@ -34,14 +34,11 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-CHECKPOINT_FILE = "checkpoint.pt"
+sys.path.insert(0, str(REPO / "src"))
 
-
-def checkpoint_steps(run_dir: Path) -> list[int]:
-    steps = sorted(int(p.name) for p in run_dir.iterdir() if p.name.isdigit() and (p / CHECKPOINT_FILE).is_file())
-    if not steps:
-        raise FileNotFoundError(f"no '<t_env>/{CHECKPOINT_FILE}' under '{run_dir}'")
-    return steps
+from config.loader import load_layers, recursive_update  # noqa: E402
+from config.resolve import resolve_config  # noqa: E402
+from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint  # noqa: E402
 
 
 # Keys an evaluation sets itself, or that describe the machine rather than the trained agent.
@@ -50,14 +47,11 @@ NOT_CARRIED = {"seed", "checkpoint_path", "load_step", "evaluate", "test_nepisod
 
 
 def saved_config(run_dir: Path, step: int) -> dict:
-    import torch
-
-    return torch.load(run_dir / str(step) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)["config"]
+    return load_checkpoint(run_dir / str(step) / CHECKPOINT_FILE)["config"]
 
 
-def run_identity(run_dir: Path, step: int) -> tuple[str, str, str]:
-    """(alg config name, env config name, map) from a checkpoint's saved config."""
-    config = saved_config(run_dir, step)
+def run_identity(config: dict) -> tuple[str, str, str]:
+    """(alg config name, env config name, map) of a checkpoint's saved config."""
     return config["name"], config["env"], str((config.get("env_args") or {}).get("map_name", ""))
 
 
@@ -75,10 +69,6 @@ def trained_overrides(config: dict) -> list[str]:
     """`key=value` for every key where the run's saved config differs from its alg/env yaml files,
     so the evaluation rebuilds the agent the run trained (e.g. `hidden_dim=128`, a diagnostic
     switch), not the yaml default. Values are Python literals, as sacred parses them."""
-    sys.path.insert(0, str(REPO / "src"))
-    from config.loader import load_layers, recursive_update
-    from config.resolve import resolve_config
-
     raw = load_layers(config["name"], config["env"])
     if "map_name" in (config.get("env_args") or {}):
         raw = recursive_update(raw, {"env_args": {"map_name": config["env_args"]["map_name"]}})
@@ -125,7 +115,7 @@ def evaluate_step(command: list[str], results_dir: Path) -> dict[str, float]:
 def evaluate_run(run_dir: Path, steps: list[int], episodes: int, seed: int, results_dir: Path,
                  overrides: list[str]) -> pd.DataFrame:
     config = saved_config(run_dir, steps[-1])
-    alg, env, map_name = run_identity(run_dir, steps[-1])
+    alg, env, map_name = run_identity(config)
     carried = trained_overrides(config)
     print(f"{alg} on {env} {map_name}, the run's own settings: {' '.join(carried) or '(yaml defaults)'}", flush=True)
     rows = []

@@ -34,11 +34,18 @@ def find_checkpoint(checkpoint_path: str | Path, load_step: int = 0) -> Path:
         return path / CHECKPOINT_FILE
     if not path.is_dir():
         raise FileNotFoundError(f"checkpoint_path '{path}' does not exist")
-    steps = sorted(int(p.name) for p in path.iterdir() if p.name.isdigit() and (p / CHECKPOINT_FILE).is_file())
-    if not steps:
-        raise FileNotFoundError(f"no '<t_env>/{CHECKPOINT_FILE}' under '{path}'")
+    steps = checkpoint_steps(path)
     step = steps[-1] if load_step == 0 else min(steps, key=lambda s: abs(s - load_step))
     return path / str(step) / CHECKPOINT_FILE
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """The saved env steps of a run's model directory (`<t_env>/checkpoint.pt`), ascending."""
+    run_dir = Path(run_dir)
+    steps = sorted(int(p.name) for p in run_dir.iterdir() if p.name.isdigit() and (p / CHECKPOINT_FILE).is_file())
+    if not steps:
+        raise FileNotFoundError(f"no '<t_env>/{CHECKPOINT_FILE}' under '{run_dir}'")
+    return steps
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
