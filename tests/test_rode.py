@@ -94,20 +94,28 @@ def make_rode(seed=0, **kw):
 def test_controller_writes_roles_through_hooks():
     learner = make_rode()
     mac, batch = learner.mac, rode_batch(learner)
+    mac.roles_net.spaces.copy_(torch.tensor([[1, 1, 0], [0, 1, 1]]))  # two distinct roles to choose from
     assert set(mac.extra_scheme()) == {"roles", "role_avail_actions"}
     mac.init_hidden(batch.batch_size)
-    for t in range(3):
-        actions = mac.select_actions(batch, t_ep=t, t_env=0, bs=[0, 2])
+    chosen = []
+    for t in range(4):  # role_interval 2: roles are chosen at t = 0 and t = 2
+        actions = mac.select_actions(batch, t_ep=t, t_env=0, bs=[0, 2])  # role epsilon 1: random roles
         extras = mac.step_extras()
         assert extras["roles"].shape == (2, 2, 1) and extras["role_avail_actions"].shape == (2, 2, 3)
         avail = batch["avail_actions"][[0, 2], t]
         assert (extras["role_avail_actions"] <= avail).all()
         assert avail.gather(-1, actions.unsqueeze(-1)).all()  # exploration may leave the role, never avail
-        greedy = mac.select_actions(batch, t_ep=t, t_env=0, bs=[0, 2], test_mode=True)
-        assert mac.step_extras()["role_avail_actions"].gather(-1, greedy.unsqueeze(-1)).all()
-        if t == 1:  # roles persist inside an interval
-            assert torch.equal(extras["roles"], previous)
-        previous = extras["roles"]
+        chosen.append(extras["roles"])
+    assert torch.equal(chosen[1], chosen[0]) and torch.equal(chosen[3], chosen[2])  # kept inside an interval
+    mac.init_hidden(batch.batch_size)
+
+    def roles_at_decision_step() -> torch.Tensor:
+        mac.select_actions(batch, t_ep=0, t_env=0)
+        return mac.roles.clone()
+    redrawn = [roles_at_decision_step() for _ in range(8)]
+    assert any(not torch.equal(r, redrawn[0]) for r in redrawn)  # a decision step does draw afresh
+    greedy = mac.select_actions(batch, t_ep=0, t_env=0, bs=[0, 2], test_mode=True)
+    assert mac.step_extras()["role_avail_actions"].gather(-1, greedy.unsqueeze(-1)).all()
 
 
 def test_update_before_and_after_clustering_and_round_trip():
