@@ -114,8 +114,10 @@ def test_controller_writes_roles_through_hooks():
         return mac.roles.clone()
     redrawn = [roles_at_decision_step() for _ in range(8)]
     assert any(not torch.equal(r, redrawn[0]) for r in redrawn)  # a decision step does draw afresh
-    greedy = mac.select_actions(batch, t_ep=0, t_env=0, bs=[0, 2], test_mode=True)
-    assert mac.step_extras()["role_avail_actions"].gather(-1, greedy.unsqueeze(-1)).all()
+    mac.init_hidden(batch.batch_size)
+    for t in range(4):  # greedy acting stays inside the role, at decision steps and between them
+        greedy = mac.select_actions(batch, t_ep=t, t_env=0, bs=[0, 2], test_mode=True)
+        assert mac.step_extras()["role_avail_actions"].gather(-1, greedy.unsqueeze(-1)).all()
 
 
 def test_update_before_and_after_clustering_and_round_trip():
