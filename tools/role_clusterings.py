@@ -31,9 +31,6 @@ from modules.rode.kmeans import kmeans  # noqa: E402
 from modules.rode.role_spaces import role_action_spaces  # noqa: E402
 from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint  # noqa: E402
 
-KMEANS_ITERS = 100
-
-
 def space_text(space: torch.Tensor) -> str:
     return "".join(str(int(v)) for v in space.tolist())
 
@@ -44,12 +41,13 @@ def distinct_spaces(spaces: torch.Tensor) -> tuple[str, ...]:
 
 
 def clusterings(action_repr: torch.Tensor, n_clusters: int, kmeans_seeds: int, noop_action: int | None,
-                move_actions: tuple[int, ...] | None) -> Counter:
-    """How often each set of distinct role spaces comes out of k-means seeds 0..kmeans_seeds-1."""
+                move_actions: tuple[int, ...] | None, iters: int = 100) -> Counter:
+    """How often each set of distinct role spaces comes out of k-means seeds 0..kmeans_seeds-1
+    (`iters`: Lloyd iterations, the run's `kmeans_iters`)."""
     n_actions = action_repr.shape[0]
     outcomes: Counter = Counter()
     for seed in range(kmeans_seeds):
-        labels = kmeans(action_repr, n_clusters, KMEANS_ITERS, torch.Generator().manual_seed(seed))
+        labels = kmeans(action_repr, n_clusters, iters, torch.Generator().manual_seed(seed))
         outcomes[distinct_spaces(role_action_spaces(labels, n_clusters, n_actions, noop_action, move_actions))] += 1
     return outcomes
 
@@ -75,11 +73,13 @@ def report(run_dir: Path, clusters: list[int], kmeans_seeds: int) -> str:
         raise SystemExit(f"{run_dir}: not a RODE run (no roles_net in its checkpoint)")
     noop, moves = env_actions(state["config"])
     clustered_at = int(roles["clustered_at"].item())
+    iters = state["config"]["kmeans_iters"]
     lines = [f"{run_dir.name} (step {steps[-1]:,}, n_role_clusters={state['config']['n_role_clusters']}, "
-             + (f"clustered at {clustered_at:,})" if clustered_at >= 0 else "not clustered yet: current representations)"),
+             + (f"clustered at {clustered_at:,})" if clustered_at >= 0
+                else "not clustered yet: current representations)"),
              f"  trained role spaces: {' '.join(distinct_spaces(roles['spaces']))}"]
     for k in clusters:
-        outcomes = clusterings(roles["action_repr"], k, kmeans_seeds, noop, moves)
+        outcomes = clusterings(roles["action_repr"], k, kmeans_seeds, noop, moves, iters)
         shown = ", ".join(f"{' '.join(spaces)} ({count}/{kmeans_seeds})" for spaces, count in outcomes.most_common())
         lines.append(f"  k={k}: {shown}")
     return "\n".join(lines)
