@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from envs import make_env  # noqa: E402
-from modules.rode.kmeans import kmeans  # noqa: E402
-from modules.rode.role_spaces import role_action_spaces  # noqa: E402
+from modules.rode.role_spaces import cluster_role_spaces  # noqa: E402
 from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint  # noqa: E402
+
 
 def space_text(space: torch.Tensor) -> str:
     return "".join(str(int(v)) for v in space.tolist())
@@ -44,11 +44,11 @@ def clusterings(action_repr: torch.Tensor, n_clusters: int, kmeans_seeds: int, n
                 move_actions: tuple[int, ...] | None, iters: int = 100) -> Counter:
     """How often each set of distinct role spaces comes out of k-means seeds 0..kmeans_seeds-1
     (`iters`: Lloyd iterations, the run's `kmeans_iters`)."""
-    n_actions = action_repr.shape[0]
     outcomes: Counter = Counter()
     for seed in range(kmeans_seeds):
-        labels = kmeans(action_repr, n_clusters, iters, torch.Generator().manual_seed(seed))
-        outcomes[distinct_spaces(role_action_spaces(labels, n_clusters, n_actions, noop_action, move_actions))] += 1
+        spaces = cluster_role_spaces(action_repr, n_clusters, iters, torch.Generator().manual_seed(seed),
+                                     noop_action, move_actions)
+        outcomes[distinct_spaces(spaces)] += 1
     return outcomes
 
 
@@ -63,10 +63,7 @@ def env_actions(config: dict) -> tuple[int | None, tuple[int, ...] | None]:
 
 
 def report(run_dir: Path, clusters: list[int], kmeans_seeds: int) -> str:
-    try:
-        steps = checkpoint_steps(run_dir)
-    except FileNotFoundError as error:
-        raise SystemExit(str(error)) from None
+    steps = checkpoint_steps(run_dir)
     state = load_checkpoint(run_dir / str(steps[-1]) / CHECKPOINT_FILE)
     roles = state["learner"]["mac"].get("roles_net")
     if roles is None:
@@ -96,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     missing = [str(r) for r in args.runs if not r.is_dir()]
     if missing:
         parser.error(f"no such run directory: {', '.join(missing)}")
+    for run_dir in args.runs:  # every run has checkpoints before any is read
+        try:
+            checkpoint_steps(run_dir)
+        except FileNotFoundError as error:
+            parser.error(str(error))
     for run_dir in args.runs:
         print(report(run_dir, args.clusters, args.kmeans_seeds), flush=True)
 

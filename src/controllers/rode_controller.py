@@ -21,8 +21,7 @@ from components.schedules import LinearDecayThenFlat
 from controllers.basic_controller import BasicMAC
 from modules.agents.rode_agent import RODEAgent
 from modules.rode.action_encoder import ActionEncoder
-from modules.rode.kmeans import kmeans
-from modules.rode.role_spaces import distinct_roles, restrict_to_roles, role_action_spaces, role_representations
+from modules.rode.role_spaces import cluster_role_spaces, distinct_roles, restrict_to_roles, role_representations
 from modules.rode.roles import RolePolicies, RoleSelector
 
 
@@ -148,10 +147,9 @@ class RODEMAC(BasicMAC):
     def cluster_actions(self, t_env: int, iters: int) -> None:
         """Freezes the action representations and splits the actions into role action spaces."""
         self.refresh_action_repr()
-        labels = kmeans(self.roles_net.action_repr, self.roles_net.spaces.shape[0], iters, self.cluster_generator)
         info = self.args.env_info
-        spaces = role_action_spaces(labels, self.roles_net.spaces.shape[0], self.n_actions, info.noop_action,
-                                    info.move_actions)
+        spaces = cluster_role_spaces(self.roles_net.action_repr, self.roles_net.spaces.shape[0], iters,
+                                     self.cluster_generator, info.noop_action, info.move_actions)
         self.roles_net.spaces.copy_(spaces)
         self.roles_net.clustered_at.fill_(t_env)
 

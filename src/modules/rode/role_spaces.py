@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from modules.rode.kmeans import kmeans
+
 
 def role_action_spaces(labels: torch.Tensor, n_roles: int, n_actions: int, always_allowed: int | None,
                        move_actions: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -41,6 +43,13 @@ def role_action_spaces(labels: torch.Tensor, n_roles: int, n_actions: int, alway
     if always_allowed is not None:
         spaces[:, always_allowed] = 1
     return spaces
+
+
+def cluster_role_spaces(action_repr: torch.Tensor, n_roles: int, iters: int, generator: torch.Generator,
+                        always_allowed: int | None, move_actions: tuple[int, ...] | None) -> torch.Tensor:
+    """k-means over the action representations [A, L], then RODE's rule: [n_roles, A] 0/1 masks."""
+    labels = kmeans(action_repr, n_roles, iters, generator)
+    return role_action_spaces(labels, n_roles, action_repr.shape[0], always_allowed, move_actions)
 
 
 def restrict_to_roles(avail: torch.Tensor, spaces: torch.Tensor, roles: torch.Tensor,
