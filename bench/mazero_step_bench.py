@@ -5,6 +5,9 @@
 
 Both are timed on synthetic data of a SMAX map's shapes, so the number isolates the algorithm
 from the simulator (SMAX itself steps at thousands of env-steps/s, see bench/env_bench.py).
+The update is the uncached one (`reanalyse_cache=false`, in process): every sampled position is
+searched, the worst case. What the reanalysis cache and workers save depends on the replay and
+is measured end to end on real runs by bench/run_cost_monitor.py (docs/benchmarks.md).
 
     python bench/mazero_step_bench.py --config mazero            # the CPU budget (README command)
     python bench/mazero_step_bench.py --config mazero_paper --device cuda --cuda-graph
@@ -90,7 +93,8 @@ def main() -> None:
     raw = recursive_update(load_layers(opts.config, "sc2"), {
         "seed": 0, "use_cuda": opts.device == "cuda", "search_cuda_graph": opts.cuda_graph,
         "search_compile_tree": opts.compile,
-        "search_latent_bf16": opts.bf16, "search_autocast_bf16": opts.bf16, **overrides})
+        "search_latent_bf16": opts.bf16, "search_autocast_bf16": opts.bf16,
+        "reanalyse_cache": False, "reanalyse_workers": 0, **overrides})
     raw["env_args"] = {}
     args = MAZeroConfig.model_validate(raw)
     n_agents, n_actions, obs, state, limit = MAP_SHAPES[opts.map]

@@ -56,6 +56,7 @@ class Experiment:
     learner: Learner
     model_dir: Path
     state: LoopState = field(default_factory=LoopState)
+    upcoming: Any = None  # the next batch, already shown to a learner with lookahead (checkpointed)
     started: float = field(default_factory=time.time)
     last_progress_print: float = field(default_factory=time.time)
 
@@ -138,7 +139,11 @@ def update(exp: Experiment) -> None:
     for _ in range(n):
         if not exp.replay.can_sample(args.batch_size):
             break
-        sample = exp.replay.sample(args.batch_size)
+        sample = exp.upcoming if exp.upcoming is not None else exp.replay.sample(args.batch_size)
+        exp.upcoming = None
+        if exp.learner.lookahead:  # its priorities are those before this update: one update stale
+            exp.upcoming = exp.replay.sample(args.batch_size)
+            exp.learner.prepare(exp.upcoming)
         out = exp.learner.train(sample, exp.runner.t_env, exp.runner.episodes)
         if out.priorities is not None:
             exp.replay.update_priorities(sample, out.priorities)
@@ -179,6 +184,7 @@ def checkpoint(exp: Experiment) -> Path:
         "learner": exp.learner.state_dict(),
         "rng": rng_state(),
         "replay": exp.replay.state_dict() if exp.args.save_replay_buffer else None,
+        "upcoming": exp.upcoming if exp.args.save_replay_buffer else None,
         "config": exp.args.model_dump(mode="json"),
     }
     path = save_checkpoint(exp.model_dir / str(t_env), state)
@@ -195,6 +201,9 @@ def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> None:
     exp.state = LoopState(**{k: v for k, v in state["loop"].items() if k in LoopState.__dataclass_fields__})
     if state.get("replay") is not None:
         exp.replay.load_state_dict(state["replay"])
+        exp.upcoming = state.get("upcoming")
+        if exp.upcoming is not None:
+            exp.learner.prepare(exp.upcoming)
     set_rng_state(state["rng"])
     exp.model_dir = path.parent.parent
     exp.logger.console.info(f"restored {path} at t_env={exp.runner.t_env}")
@@ -264,5 +273,6 @@ def run(args: RunConfig, logger: Logger, env_label: str, sacred_run: Any = None)
             train(exp, sacred_run)
     finally:
         exp.runner.close()
+        exp.learner.close()
         logger.close()
     return exp

@@ -8,7 +8,8 @@ from components.transition_replay import PrioritizedTransitionReplay
 from config.loader import load_layers, recursive_update
 from config.mazero_schema import MAZeroConfig
 from controllers.mazero_controller import MAZeroMAC
-from controllers.mazero_inputs import ActionView, agent_inputs, alive_mask, frame_window
+from modules.mazero.action_view import ActionView
+from modules.mazero.inputs import agent_inputs, alive_mask, frame_window
 from envs.multiagentenv import EnvInfo
 from learners.mazero_learner import MAZeroLearner
 from run import build_scheme
@@ -21,7 +22,7 @@ def config(**overrides) -> MAZeroConfig:
     raw = recursive_update(load_layers("mazero", "matrix"), {
         "seed": 0, "num_simulations": 6, "batch_size": 8, "min_replay_transitions": 8, "unroll_steps": 3,
         "td_steps": 2, "hidden_dim": 32, "communication_layers": 1, "buffer_size": 6, "stacked_observations": 2,
-        "target_update_interval": 3, **overrides})
+        "target_update_interval": 3, "reanalyse_workers": 0, **overrides})
     raw["env_args"] = {}
     args = MAZeroConfig.model_validate(raw)
     args.env_info = INFO
@@ -105,10 +106,12 @@ def test_controller_dead_agents_take_the_noop_and_actions_are_available():
 
 
 @pytest.mark.parametrize("overrides", [{}, {"policy_loss": "bc"}, {"model_type": "flat"},
-                                       {"share_parameters": False, "communication": False}])
+                                       {"share_parameters": False, "communication": False},
+                                       {"reanalyse_cache": False}])
 def test_learner_update_trains_lags_the_target_and_round_trips(overrides):
+    """With the replay saved (which also saves the reanalysis cache) a restored learner trains exactly as the original."""
     torch.manual_seed(0)
-    args = config(**overrides)
+    args = config(save_replay_buffer=True, **overrides)
     batch, scheme, groups, preprocess = episode_batch([6, 9, 12], dead_agent_from=3)
     mac = MAZeroMAC(scheme, groups, args)
     learner = MAZeroLearner(mac, scheme, Logger(get_console_logger("test")), args)

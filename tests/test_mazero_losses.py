@@ -375,3 +375,24 @@ def test_losses_and_targets_run_on_cuda():
     result = n_step_value_targets(rewards.cuda(), values.cuda(), left.cuda(), 5, 0.99,
                                   torch.tensor([True, False, False]).cuda(), n.cuda())
     assert torch.allclose(result.cpu(), expected, atol=1e-6)
+
+
+def test_search_policy_entropy_by_hand():
+    from learners.mazero_diagnostics import search_policy_entropy
+
+    omega = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.25, 0.25, 0.5]])
+    valid = torch.tensor([[True, True, False], [True, True, True], [True, True, True]])
+    expected = [math.log(2), 0.0, -(2 * 0.25 * math.log(0.25) + 0.5 * math.log(0.5))]
+    assert search_policy_entropy(omega, valid).tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_prior_entropy_counts_available_actions_only():
+    from learners.mazero_diagnostics import prior_entropy
+
+    logits = torch.tensor([[0.0, 0.0, 0.0, 5.0], [1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+    avail = torch.tensor([[1, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
+    p = torch.softmax(torch.tensor([1.0, 2.0, 3.0, 4.0]), -1)
+    brute = [math.log(3), 0.0, math.log(4)]  # uniform over 3 available; one action; none available: all 4
+    got = prior_entropy(logits, avail)
+    assert got.tolist() == pytest.approx(brute, abs=1e-6)
+    assert prior_entropy(logits[1:2], torch.ones(1, 4)).item() == pytest.approx(-(p * p.log()).sum().item(), abs=1e-6)

@@ -11,7 +11,7 @@ from config.loader import available
 
 MAIN = Path(__file__).resolve().parents[1] / "src" / "main.py"
 TINY_MAZERO = ["num_simulations=4", "batch_size=8", "min_replay_transitions=16", "buffer_size=64",
-               "unroll_steps=2", "td_steps=2", "communication_layers=1", "hidden_dim=32"]
+               "unroll_steps=2", "td_steps=2", "communication_layers=1", "hidden_dim=32", "reanalyse_workers=0"]
 ENVS = {
     "matrix": ["t_max=200", "env_args.map_name=matgame2"],
     "sc2": ["t_max=150", "env_args.backend=smax", "env_args.map_name=3m"],
@@ -67,3 +67,23 @@ def test_algorithm_runs_and_records(alg, env, tmp_path):
     assert (run_dir / "cout.txt").read_text().strip()
     models = Path(info["model_dir"])
     assert any(p.name == "checkpoint.pt" for p in models.rglob("*"))
+
+
+def raylets() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if "raylet" in (p.info["name"] or "") or any("raylet" in c for c in (p.info["cmdline"] or []))}
+
+
+def test_mazero_with_a_reanalysis_worker_runs_and_shuts_its_ray_down(tmp_path):
+    """The loop shows the learner each batch one update early; a Ray actor searches it meanwhile."""
+    before = raylets()
+    tiny_with_worker = [u for u in TINY_MAZERO if not u.startswith("reanalyse_workers")] + ["reanalyse_workers=1"]
+    proc = run_main("mazero", "matrix", tmp_path, *ENVS["matrix"], *tiny_with_worker)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.loads((only_run_dir(tmp_path, "mazero") / "metrics.json").read_text())
+    utilisation = metrics["reanalyse_worker_utilisation"]["values"]
+    assert utilisation and 0.0 < utilisation[-1] <= 1.0
+    assert max(metrics["reanalyse_hit_rate"]["values"]) > 0.5  # 64 episodes of 10 steps, 100 updates
+    assert raylets() <= before

@@ -15,7 +15,7 @@ MAIN = Path(__file__).resolve().parents[1] / "src" / "main.py"
 COMMON = ["test_nepisode=2", "test_interval=50", "runner_log_interval=50", "log_interval=100",
           "save_model=False", "env_args.map_name=matgame2"]
 MAZERO = ["t_max=100", "num_simulations=4", "batch_size=8", "min_replay_transitions=16", "buffer_size=64",
-          "unroll_steps=2", "td_steps=2", "communication_layers=1", "hidden_dim=32"]
+          "unroll_steps=2", "td_steps=2", "communication_layers=1", "hidden_dim=32", "reanalyse_workers=0"]
 RUNS = [("qmix", s, ["t_max=200", "batch_size=4"]) for s in (1, 2)] + \
        [("vdn", s, ["t_max=200", "batch_size=4"]) for s in (1, 2)] + [("mazero", 1, MAZERO)]
 

@@ -40,6 +40,11 @@ class TransitionBatch:
         return self
 
 
+def transition_capacity(args: Any) -> int:
+    """Transition ids live at once: every episode slot at the episode limit."""
+    return args.buffer_size * args.env_info.episode_limit
+
+
 class PrioritizedTransitionReplay(Replay):
     def __init__(self, scheme: dict, groups: dict[str, int], args: Any, preprocess: dict | None):
         self.args = args
@@ -47,7 +52,7 @@ class PrioritizedTransitionReplay(Replay):
         self.storage = EpisodeBatch(scheme, groups, args.buffer_size, self.max_seq_length,
                                     preprocess=preprocess, device="cpu")
         self.buffer_size = args.buffer_size
-        self.sampler = PrioritizedSampler(args.buffer_size * args.env_info.episode_limit, alpha=args.priority_alpha)
+        self.sampler = PrioritizedSampler(transition_capacity(args), alpha=args.priority_alpha)
         self.lengths = np.zeros(args.buffer_size, dtype=np.int64)
         self.first_ids = np.zeros(args.buffer_size, dtype=np.int64)
         self.row_of_slot = np.zeros(self.sampler.capacity, dtype=np.int64)  # transition slot -> episode row

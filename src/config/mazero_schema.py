@@ -65,6 +65,16 @@ class MAZeroConfig(RunConfig):
         description="divide each root's weights by Z(s) (paper eq. 11-12): scale-safe for large rewards",
     )
     reanalyse_noise: bool = Field(default=True, description="reference: Dirichlet noise in reanalysis searches")
+    reanalyse_cache: bool = Field(
+        default=True, description="reuse a position's reanalysed target while its model is recent; False: search every "
+        "sampled position at every update")
+    reanalyse_max_age: int = Field(
+        default=400, ge=0, description="updates a cached target's model may be old (reference: targets from a "
+        "model 200-400 updates old)")
+    reanalyse_workers: int = Field(default=0, ge=0, description="Ray actors that search off the learner's core; 0: in process")
+    reanalyse_ray_address: str | None = Field(
+        default=None, description="Ray cluster for the workers (e.g. 'auto' after `ray start --head`); None: a local Ray")
+    reanalyse_timeout_s: float = Field(default=600.0, gt=0.0, description="longest wait for a worker before the run stops")
     target_update_interval: int = Field(default=200, ge=1, description="updates between target-model copies")
     min_replay_transitions: int = Field(default=300, ge=1, description="paper 300; sampling waits for this many")
     priority_alpha: float = Field(default=0.6, ge=0.0)

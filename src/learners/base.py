@@ -21,7 +21,11 @@ class Learner(ABC):
 
     The loop calls `train` with whatever the configured replay's `sample` returns, and
     `state_dict`/`load_state_dict` for exact checkpoints (online and target networks,
-    optimisers, counters)."""
+    optimisers, counters). A learner with `lookahead = 1` is also shown each batch one update
+    before it trains on it (`prepare`), to start slow work on it in the background; the loop
+    closes the learner (`close`) when the run ends."""
+
+    lookahead: int = 0
 
     @abstractmethod
     def train(self, batch: Any, t_env: int, episode_num: int) -> TrainOutput:
@@ -34,6 +38,12 @@ class Learner(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict) -> None:
         ...
+
+    def prepare(self, batch: Any) -> None:
+        """The batch that `train` receives next (only called when `lookahead` is 1)."""
+
+    def close(self) -> None:
+        """Releases processes or other resources the learner started."""
 
     def extra_scheme(self) -> dict:
         """Extra per-step fields this algorithm needs stored in episodes (see controllers' step_extras)."""

@@ -2,8 +2,9 @@
 
 One update, top to bottom:
   1. value targets: n-step returns bootstrapped with the target model's values;
-  2. reanalysis: one batched search with the target model on all B x (K+1) positions gives the
-     policy targets omega and the optimistic advantages A;
+  2. reanalysis: the policy targets omega and the optimistic advantages A of the B x (K+1)
+     positions, from the cache where the position was searched by a recent target model, else
+     from one batched search of the rest with the target model (learners/reanalysis/);
   3. the online model unrolls K steps along the real actions; reward, value, policy (BC or
      AWPO) and consistency losses, weighted by the replay's importance weights;
   4. Adam step with gradient clipping, target model copy every `target_update_interval` updates,
@@ -15,10 +16,11 @@ import copy
 import torch
 from torch import Tensor
 
-from components.transition_replay import TransitionBatch
+from components.transition_replay import TransitionBatch, transition_capacity
 from config.mazero_schema import MAZeroConfig
-from controllers.mazero_controller import MAZeroMAC, search_config
+from controllers.mazero_controller import MAZeroMAC
 from learners.base import Learner, TrainOutput
+from learners.mazero_diagnostics import prior_entropy, search_policy_entropy
 from learners.mazero_losses import (
     awpo_policy_loss,
     bc_policy_loss,
@@ -29,7 +31,8 @@ from learners.mazero_losses import (
     scale_gradient,
     value_priorities,
 )
-from search import SampledMCTS
+from learners.reanalysis import Reanalysis, Ticket
+from modules.mazero.build import input_pipeline
 from utils.logging import Logger
 from utils.value_support import categorical_to_scalar, scalar_to_categorical
 
@@ -46,21 +49,41 @@ class MAZeroLearner(Learner):
         self.args, self.mac, self.logger = args, mac, logger
         self.model = mac.model
         self.target_model = copy.deepcopy(self.model)
+        self.target_model.eval()
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=args.lr, eps=args.optim_eps)
-        self.reanalysis = SampledMCTS(search_config(args, use_noise=args.reanalyse_noise))
+        self.inputs = input_pipeline(args)
+        self.reanalysis = Reanalysis(args, self.target_model, args.seed or 0, transition_capacity(args))
+        self.prepared: dict[int, Ticket] = {}
+        self.lookahead = 1 if args.reanalyse_workers > 0 else 0  # workers search the next batch during this one
         self.updates = 0
         self.device = torch.device("cpu")
 
+    # ---------------------------------------------------------- reanalysis
+    def _request_targets(self, batch: TransitionBatch) -> Ticket:
+        """Starts the reanalysis of the batch's B x (K+1) root positions; positions past the end
+        of an episode need no target (key -1: masked in every loss) unless the cache is off."""
+        K, F = self.args.unroll_steps, self.args.stacked_observations
+        frames = frame_stacks(batch.obs, F, K + 1).flatten(0, 1)                          # [B(K+1), F, N, O]
+        inputs, avail, mask = self.inputs(frames, batch.avail_actions[:, : K + 1].flatten(0, 1))
+        k = torch.arange(K + 1)
+        keys = torch.as_tensor(batch.ids, dtype=torch.long)[:, None] + k[None]
+        keys = torch.where(k[None] < batch.steps_left.cpu()[:, None], keys, -1).flatten()
+        return self.reanalysis.request(keys, inputs, avail, mask, self.updates)
+
+    def prepare(self, batch: TransitionBatch) -> None:
+        """Loop hook: the batch that trains next; its searches run while this one trains."""
+        self.prepared[id(batch)] = self._request_targets(batch.to(self.device))
+
     # ------------------------------------------------------------------ update
     def train(self, batch: TransitionBatch, t_env: int, episode_num: int) -> TrainOutput:
-        args, view = self.args, self.mac.view
+        args, view = self.args, self.inputs.view
         K, n, F = args.unroll_steps, args.td_steps, args.stacked_observations
         batch = batch.to(self.device)
         B = batch.rewards.shape[0]
 
         # Inputs at every position t .. t+K+n of each sampled window.
         stacks = frame_stacks(batch.obs, F, K + n + 1)                          # [B, K+n+1, F, N, O]
-        inputs, avail, mask = self.mac.model_inputs(stacks, batch.avail_actions)  # [B, K+n+1, N', ...]
+        inputs, avail, mask = self.inputs(stacks, batch.avail_actions)          # [B, K+n+1, N', ...]
         actions = view.to_model(batch.actions)                                   # [B, K+n, N']
         inside = torch.arange(K + 1, device=self.device)[None] < batch.steps_left[:, None]  # [B, K+1]
 
@@ -75,15 +98,15 @@ class MAZeroLearner(Learner):
                                                  truncated=batch.truncated, td_steps=td)
             reward_targets = batch.rewards[:, :K]
 
-            # 2. Reanalysis: one search over all B x (K+1) positions with the target model.
-            roots = slice(0, K + 1)
-            result = self.reanalysis.search(self.target_model, flat(inputs[:, roots]), flat(avail[:, roots]),
-                                            flat(mask[:, roots]), self.mac.generator)
-            M = result.valid.shape[-1]
-            joint_actions = result.joint_actions.view(B, K + 1, M, -1)
-            omega = result.search_policy.view(B, K + 1, M)
-            child_mask = result.valid.view(B, K + 1, M) & inside[..., None]
-            advantages = result.advantages.view(B, K + 1, M).float()
+            # 2. Reanalysed policy targets of the B x (K+1) roots (cached or searched by the target model).
+            ticket = self.prepared.pop(id(batch), None) or self._request_targets(batch)
+            targets = self.reanalysis.resolve(ticket).to(self.device)
+            M = targets.valid.shape[-1]
+            joint_actions = targets.joint_actions.view(B, K + 1, M, -1)
+            omega = targets.omega.view(B, K + 1, M)
+            child_mask = targets.valid.view(B, K + 1, M) & inside[..., None]
+            advantages = targets.advantages.view(B, K + 1, M)
+            target_age = (self.updates - targets.model_update.view(B, K + 1))[inside].float()
             target_latents = self.model.represent(flat(inputs[:, 1 : K + 1])).view(B, K, *inputs.shape[2:3], -1)
 
         # 3. Unroll the online model along the real actions.
@@ -127,27 +150,41 @@ class MAZeroLearner(Learner):
         self.updates += 1
         if self.updates % args.target_update_interval == 0:
             self.target_model.load_state_dict(self.model.state_dict())
+            self.reanalysis.refresh(self.updates)
 
         value_0 = categorical_to_scalar(value_logits[:, 0].detach(), S)
         stats = {
             "loss": loss.item(), "reward_loss": reward_loss.mean().item(), "value_loss": value_loss.mean().item(),
             "policy_loss": policy_loss.mean().item(), "consistency_loss": consistency_loss.mean().item(),
             "grad_norm": float(grad_norm), "value_target_mean": value_targets[:, 0].mean().item(),
-            "value_pred_mean": value_0.mean().item(), "search_root_value_mean": result.root_value.mean().item(),
-            "updates": float(self.updates),
+            "value_pred_mean": value_0.mean().item(),
+            "search_root_value_mean": targets.root_value.view(B, K + 1)[inside].mean().item(),
+            "reanalyse_target_age": target_age.mean().item(), "updates": float(self.updates),
+            "search_policy_entropy": search_policy_entropy(omega, child_mask)[inside].mean().item(),
+            "prior_entropy": prior_entropy(policy_logits[:, 0].detach(), avail[:, 0])[mask[:, 0]].mean().item(),
+            "search_value_gain": (targets.root_value - targets.root_pred_value).view(B, K + 1)[inside].mean().item(),
+            **self.reanalysis.stats(),
         }
         return TrainOutput(stats=stats, priorities=value_priorities(value_0, value_targets[:, 0]))
 
     # ------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
+        """The cache goes with the replay it indexes (save_replay_buffer); without it a resumed run
+        starts with a new replay and an empty cache."""
         return {"mac": self.mac.state_dict(), "target_model": self.target_model.state_dict(),
-                "optimiser": self.optimiser.state_dict(), "updates": self.updates}
+                "optimiser": self.optimiser.state_dict(), "updates": self.updates,
+                "reanalysis": self.reanalysis.state_dict(with_cache=self.args.save_replay_buffer)}
 
     def load_state_dict(self, state: dict) -> None:
         self.mac.load_state_dict(state["mac"])
         self.target_model.load_state_dict(state["target_model"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.updates = state["updates"]
+        self.prepared.clear()
+        self.reanalysis.load_state_dict(state["reanalysis"])
+
+    def close(self) -> None:
+        self.reanalysis.close()
 
     def cuda(self) -> None:
         self.mac.cuda()

@@ -1,0 +1,21 @@
+"""What a MAZero run logs to tell whether planning helps: how sharp the search's policy targets
+are against the prior, and how far the search's value moved from the model's own estimate."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def search_policy_entropy(omega: Tensor, valid: Tensor) -> Tensor:
+    """Entropy (nats) of the visit distribution over each root's sampled joint actions [...];
+    0 for a root whose visits all went to one child. omega, valid: [..., M]."""
+    p = omega * valid
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+
+
+def prior_entropy(policy_logits: Tensor, avail: Tensor) -> Tensor:
+    """Entropy (nats) of each agent's prior over its available actions [..., N].
+    policy_logits, avail: [..., N, A]; an agent with no available action counts all actions."""
+    legal = avail.bool() | ~avail.bool().any(-1, keepdim=True)
+    log_p = torch.log_softmax(policy_logits.masked_fill(~legal, float("-inf")), -1)
+    return -(log_p.exp() * log_p.masked_fill(~legal, 0.0)).sum(-1)

@@ -1,0 +1,202 @@
+"""Where the learner's policy targets come from: the cache when a recent enough search of the
+position exists, otherwise one batched search of the missing positions, in this process or on
+the reanalysis workers.
+
+A request is answered in two steps so the searches can overlap the learner's work:
+`request(...)` looks the positions up and starts searching the misses (on the workers it returns
+at once), `resolve(ticket)` waits for them, stores them in the cache and returns the targets of
+every position. Before a new request the ones in flight are finished, so their results are in
+the cache when the new positions are looked up.
+
+All search randomness comes from the reanalysis' own stream (seeded from the run's seed, apart
+from the acting stream): each search draws its seed from it, and the search itself is a pure
+function of (positions, model, seed), so the workers return exactly what this process would."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from config.mazero_schema import MAZeroConfig
+from learners.reanalysis.cache import ReanalysisCache
+from learners.reanalysis.policy_targets import PolicyTargets, SearchRequest, search_policy_targets
+from learners.reanalysis.workers import ReanalysisWorkerError, WorkerPool
+from modules.mazero.build import action_view, model_config, search_config
+from search import SampledMCTS
+from search.model_protocol import SearchModel
+
+REANALYSIS_STREAM = 0x5EA  # spawn key of the reanalysis random stream next to the run's seed
+
+
+def first_occurrences(keys: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(distinct keys in order of first appearance, each entry's row among them, the index of
+    each distinct key's first appearance). Keeping the batch's order means a batch without
+    repeats is searched exactly as the uncached learner searches it."""
+    distinct, rows = torch.unique(keys, return_inverse=True)
+    first = torch.full((len(distinct),), len(keys), dtype=torch.long).scatter_reduce_(
+        0, rows, torch.arange(len(keys)), "amin")
+    order = torch.argsort(first)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order))
+    return distinct[order], rank[rows], first[order]
+
+
+@dataclass
+class Ticket:
+    """The targets of P positions on their way: cached ones copied at request time, the others
+    being searched (unique keys only) in this process or on the workers."""
+
+    positions: int
+    cached_index: Tensor                 # positions answered by the cache
+    cached: PolicyTargets | None
+    searched_index: Tensor               # positions answered by this ticket's searches
+    searched_rows: Tensor                # for each of those, its row among the searched positions
+    keys: Tensor | None                  # the searched positions' keys (None: nothing is cached)
+    done: list[tuple[PolicyTargets, float]] = field(default_factory=list)  # in-process results
+    handles: list = field(default_factory=list)                             # worker results
+    needed: int = 0                      # positions that need a target (inside their episodes)
+    wait_s: float = 0.0
+    targets: PolicyTargets | None = None
+
+
+class Reanalysis:
+    def __init__(self, args: MAZeroConfig, model: SearchModel, seed: int, capacity: int) -> None:
+        self.args, self.model = args, model
+        view = action_view(args)
+        self.children, self.agents = args.num_sampled_actions, view.model_agents
+        self.search = SampledMCTS(search_config(args, use_noise=args.reanalyse_noise))
+        self.cache = (ReanalysisCache(capacity, self.children, self.agents, view.model_actions)
+                      if args.reanalyse_cache else None)
+        self.rng = np.random.default_rng([seed, REANALYSIS_STREAM])
+        self.in_flight: list[Ticket] = []
+        self.model_update = 0
+        self.busy_s = 0.0          # worker seconds spent searching
+        self.started = time.perf_counter()
+        self.last: dict[str, float] = {}
+        self.totals = {"positions": 0.0, "cached": 0.0, "searched": 0.0, "wait_s": 0.0}  # since the run began
+        self.pool: WorkerPool | None = None  # started at the first search, so evaluation-only runs start no Ray
+
+    # ------------------------------------------------------------------ model
+    def refresh(self, model_update: int) -> None:
+        """The search model's weights changed (a target copy at learner update `model_update`)."""
+        self.model_update = model_update
+        if self.pool is not None:
+            self.pool.set_weights(model_update, self.model.state_dict())
+
+    def _workers(self) -> WorkerPool | None:
+        if self.pool is None and self.args.reanalyse_workers > 0:
+            self.pool = WorkerPool(self.args.reanalyse_workers, model_config(self.args), self.search.config,
+                                   self.args.reanalyse_ray_address, self.args.reanalyse_timeout_s)
+            self.pool.set_weights(self.model_update, self.model.state_dict())
+        return self.pool
+
+    # --------------------------------------------------------------- requests
+    def request(self, keys: Tensor, inputs: Tensor, avail: Tensor, mask: Tensor, updates_now: int) -> Ticket:
+        """Targets for P positions: keys long [P] (transition ids; -1: no target needed, e.g. past
+        the episode's end), inputs [P, N, D], avail [P, N, A], mask bool [P, N]."""
+        self.drain()
+        P, keys = len(keys), torch.as_tensor(keys, dtype=torch.long)
+        if self.cache is None:  # the uncached learner: every position searched at every update
+            needed = keys >= 0
+            ticket = Ticket(P, torch.zeros(0, dtype=torch.long), None, torch.arange(P), torch.arange(P), None,
+                            needed=int(needed.sum()))
+            search_at = torch.arange(P)
+        else:
+            needed = keys >= 0
+            hit = self.cache.hits(keys, updates_now, self.args.reanalyse_max_age)
+            missing = torch.nonzero(needed & ~hit).squeeze(-1)
+            unique_keys, rows, first = first_occurrences(keys[missing])
+            cached_index = torch.nonzero(hit).squeeze(-1)
+            ticket = Ticket(P, cached_index, self.cache.get(keys[cached_index]), missing, rows, unique_keys,
+                            needed=int(needed.sum()))
+            search_at = missing[first]
+        if len(search_at):
+            self._dispatch(ticket, inputs[search_at], avail[search_at], mask[search_at])
+        self.in_flight.append(ticket)
+        return ticket
+
+    def _dispatch(self, ticket: Ticket, inputs: Tensor, avail: Tensor, mask: Tensor) -> None:
+        pool = self._workers()
+        chunks = 1 if pool is None else min(len(pool), len(inputs))
+        requests = [SearchRequest(i, a, m, int(self.rng.integers(2**62)), self.model_update)
+                    for i, a, m in zip(inputs.tensor_split(chunks), avail.tensor_split(chunks), mask.tensor_split(chunks))]
+        if pool is None:
+            for r in requests:
+                start = time.perf_counter()
+                ticket.done.append((search_policy_targets(self.search, self.model, r), time.perf_counter() - start))
+        else:
+            ticket.handles = pool.submit(requests)
+
+    def resolve(self, ticket: Ticket) -> PolicyTargets:
+        """Waits for the ticket's searches (if any are still running) and returns its P targets."""
+        self._finish(ticket)
+        searched = float(len(ticket.keys) if ticket.keys is not None else ticket.positions)
+        self.last = {"hit_rate": len(ticket.cached_index) / max(ticket.needed, 1), "searched": searched,
+                     "wait_s": ticket.wait_s}
+        for key, value in (("positions", ticket.needed), ("cached", len(ticket.cached_index)),
+                           ("searched", searched), ("wait_s", ticket.wait_s)):
+            self.totals[key] += value
+        return ticket.targets
+
+    def drain(self) -> None:
+        """Finishes every ticket in flight, so the cache holds their results."""
+        while self.in_flight:
+            self._finish(self.in_flight[0])
+
+    def _finish(self, ticket: Ticket) -> None:
+        if ticket.targets is not None:
+            return
+        if ticket in self.in_flight:
+            self.in_flight.remove(ticket)
+        if ticket.handles:
+            start = time.perf_counter()
+            ticket.done = self.pool.gather(ticket.handles)
+            ticket.wait_s = time.perf_counter() - start
+            self.busy_s += sum(seconds for _, seconds in ticket.done)
+        targets = PolicyTargets.empty(ticket.positions, self.children, self.agents)
+        if ticket.cached is not None and len(ticket.cached_index):
+            targets.assign(ticket.cached_index, ticket.cached)
+        if ticket.done:
+            searched = PolicyTargets.concat([t.to("cpu") for t, _ in ticket.done])
+            if self.cache is not None:
+                self.cache.put(ticket.keys, searched)
+            targets.assign(ticket.searched_index, searched.select(ticket.searched_rows))
+        ticket.targets = targets
+
+    # ------------------------------------------------------------ reporting
+    def stats(self) -> dict[str, float]:
+        """Of the last resolved ticket; running totals (their differences between two logged steps
+        give a window's hit rate and searches); the workers' share of wall-clock spent searching."""
+        out = {f"reanalyse_{k}": v for k, v in self.last.items()}
+        out.update({f"reanalyse_{k}_total": v for k, v in self.totals.items()})
+        if self.pool is not None:
+            out["reanalyse_worker_utilisation"] = self.busy_s / (len(self.pool) * (time.perf_counter() - self.started))
+        return out
+
+    # ----------------------------------------------------------- checkpoints
+    def state_dict(self, with_cache: bool) -> dict:
+        """Searches still in flight are finished first (dropped if a worker is gone: their
+        positions are simply searched again after a resume)."""
+        try:
+            self.drain()
+        except ReanalysisWorkerError:
+            self.in_flight.clear()
+        return {"model_update": self.model_update, "rng": self.rng.bit_generator.state, "totals": dict(self.totals),
+                "cache": self.cache.state_dict() if (with_cache and self.cache is not None) else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.totals = dict(state["totals"])
+        if self.cache is not None:
+            self.cache.clear()
+            if state.get("cache") is not None:
+                self.cache.load_state_dict(state["cache"])
+        self.refresh(state["model_update"])
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None

@@ -1,0 +1,47 @@
+"""From a run's MAZeroConfig to the pieces that act, learn and reanalyse: the action view, the
+input pipeline, the network's config and the search's config. The controller, the learner and
+the reanalysis workers build what they need here, so none of them reaches into another."""
+from __future__ import annotations
+
+import torch
+
+from config.mazero_schema import MAZeroConfig
+from modules.mazero.action_view import ActionView
+from modules.mazero.config import MAZeroModelConfig
+from modules.mazero.inputs import InputPipeline
+from search import SearchConfig
+
+
+def action_view(args: MAZeroConfig) -> ActionView:
+    info = args.env_info
+    return ActionView(info.n_agents, info.n_actions, flat=args.model_type == "flat")
+
+
+def input_pipeline(args: MAZeroConfig) -> InputPipeline:
+    return InputPipeline(action_view(args), args.obs_agent_id, args.env_info.noop_action)
+
+
+def model_config(args: MAZeroConfig) -> MAZeroModelConfig:
+    info, view = args.env_info, action_view(args)
+    per_agent = args.stacked_observations * info.obs_shape + (info.n_agents if args.obs_agent_id else 0)
+    input_dim = view.inputs(torch.zeros(info.n_agents, per_agent)).shape[-1]
+    return MAZeroModelConfig(
+        obs_dim=input_dim, n_agents=view.model_agents, n_actions=view.model_actions,
+        hidden_dim=args.hidden_dim, value_support_size=args.support_size, reward_support_size=args.support_size,
+        communication=args.communication, communication_layers=args.communication_layers,
+        communication_heads=args.communication_heads, dropout=args.dropout,
+        share_parameters=args.share_parameters, centralised_heads=args.centralised_heads,
+        reward_from_next_latent=args.reward_from_next_latent,
+    )
+
+
+def search_config(args: MAZeroConfig, use_noise: bool) -> SearchConfig:
+    return SearchConfig(
+        num_simulations=args.num_simulations, num_sampled_actions=args.num_sampled_actions,
+        rho=args.mcts_rho, lam=args.mcts_lambda, discount=args.gamma, c1=args.pb_c_init, c2=args.pb_c_base,
+        dirichlet_alpha=args.dirichlet_alpha, exploration_fraction=args.exploration_fraction,
+        use_noise=use_noise, max_depth=args.max_search_depth, sampling_temperature=args.sampling_temperature,
+        latent_dtype=torch.bfloat16 if args.search_latent_bf16 else torch.float32,
+        autocast_bf16=args.search_autocast_bf16, use_cuda_graph=args.search_cuda_graph,
+        compile_tree=args.search_compile_tree,
+    )
