@@ -18,6 +18,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 
 from config.loader import ConfigError, load_layers, recursive_update  # noqa: E402
 from config.resolve import env_label, resolve_config  # noqa: E402
+from utils.preflight import preflight  # noqa: E402
 
 
 def split_argv(argv: list[str]) -> tuple[str, str, list[str]]:
@@ -60,6 +61,7 @@ def main(argv: list[str]) -> None:
         alg, env, sacred_argv = split_argv(argv[1:])
         raw = load_layers(alg, env)
         args = resolve_config(recursive_update(raw, with_updates(sacred_argv)))
+        preflight(args)
     except ConfigError as err:
         print(f"Configuration error:\n  {err}", file=sys.stderr)
         raise SystemExit(2) from None

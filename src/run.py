@@ -28,7 +28,8 @@ from learners.base import Learner
 from runners import REGISTRY as RUNNER_REGISTRY
 from runners.parallel_runner import ParallelRunner
 from utils.cadence import updates_due
-from utils.checkpoint import find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from utils.checkpoint import check_compatible, load_readable_checkpoint, rng_state, save_checkpoint, set_rng_state
+from utils.divergence import DivergenceError, check_finite_state, check_finite_stats
 from utils.logging import Logger
 from utils.progress import progress_line
 
@@ -84,6 +85,10 @@ class StopRequest:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+# Learner state that is not weights: MAZero's reanalysis cache, whose search targets may hold infinities.
+UNCHECKED_LEARNER_STATE = ("reanalysis",)
 
 
 # ------------------------------------------------------------------------ setup
@@ -145,6 +150,7 @@ def update(exp: Experiment) -> None:
             exp.upcoming = exp.replay.sample(args.batch_size)
             exp.learner.prepare(exp.upcoming)
         out = exp.learner.train(sample, exp.runner.t_env, exp.runner.episodes)
+        check_finite_stats(out.stats, exp.runner.t_env)  # a diverged update stops the run before it is saved
         if out.priorities is not None:
             exp.replay.update_priorities(sample, out.priorities)
         state.updates_done += 1
@@ -179,7 +185,7 @@ def checkpoint(exp: Experiment) -> Path:
     exp.started = time.time()
     state = {
         "t_env": t_env,
-        "loop": asdict(exp.state),
+        "loop": {**asdict(exp.state), "last_save_t": t_env},  # a resumed run keeps the saving schedule
         "runner": exp.runner.state_dict(),
         "learner": exp.learner.state_dict(),
         "rng": rng_state(),
@@ -187,15 +193,31 @@ def checkpoint(exp: Experiment) -> Path:
         "upcoming": exp.upcoming if exp.args.save_replay_buffer else None,
         "config": exp.args.model_dump(mode="json"),
     }
+    check_finite_state({k: v for k, v in state["learner"].items() if k not in UNCHECKED_LEARNER_STATE}, t_env)
     path = save_checkpoint(exp.model_dir / str(t_env), state)
     exp.state.last_save_t = t_env
     exp.logger.console.info(f"saved checkpoint {path}")
     return path
 
 
-def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> None:
-    path = find_checkpoint(checkpoint_path, load_step)
-    state = load_checkpoint(path, exp.args.device)
+def check_checkpoint_config(exp: Experiment, path: Path, saved: dict | None) -> None:
+    """Refuses a checkpoint of another algorithm or map before its weights meet this run's networks,
+    and warns when a resumed run will not continue the source run's episode seeds."""
+    if saved is None:
+        exp.logger.console.warning(f"{path} holds no config: cannot check that it matches this run")
+        return
+    check_compatible(saved, exp.args.model_dump(mode="json"), path)
+    saved_seed = saved.get("seed")
+    if not exp.args.evaluate and saved_seed is not None and saved_seed != exp.args.seed:
+        exp.logger.console.warning(f"this run's seed {exp.args.seed} is not the checkpoint's {saved_seed}: its "
+                                   f"episodes do not continue the source run's (pass seed={saved_seed})")
+
+
+def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> Path:
+    """Loads a checkpoint into this run. The run keeps its own `model_dir`: a resumed run is a new
+    run, and the source run's files are only ever read."""
+    path, state = load_readable_checkpoint(checkpoint_path, load_step, exp.args.device, exp.logger.console.warning)
+    check_checkpoint_config(exp, path, state.get("config"))
     exp.learner.load_state_dict(state["learner"])
     exp.runner.load_state_dict(state["runner"])
     exp.state = LoopState(**{k: v for k, v in state["loop"].items() if k in LoopState.__dataclass_fields__})
@@ -205,8 +227,8 @@ def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> None:
         if exp.upcoming is not None:
             exp.learner.prepare(exp.upcoming)
     set_rng_state(state["rng"])
-    exp.model_dir = path.parent.parent
-    exp.logger.console.info(f"restored {path} at t_env={exp.runner.t_env}")
+    exp.logger.console.info(f"restored {path} at t_env={exp.runner.t_env}; checkpoints go to {exp.model_dir}")
+    return path
 
 
 def log_progress(exp: Experiment) -> None:
@@ -239,6 +261,8 @@ def train(exp: Experiment, sacred_run: Any = None) -> None:
                 if args.save_model and runner.t_env - state.last_save_t >= args.save_model_interval:
                     checkpoint(exp)
                 log_progress(exp)
+        except DivergenceError:  # the last finite checkpoint must stay the newest
+            raise
         except Exception:
             if args.save_model:  # keep what the crash would lose
                 checkpoint(exp)
@@ -263,9 +287,11 @@ def run(args: RunConfig, logger: Logger, env_label: str, sacred_run: Any = None)
     if sacred_run is not None:
         sacred_run.info["model_dir"] = str(exp.model_dir)
         sacred_run.info["env_info"] = asdict(args.env_info)
-    if args.checkpoint_path:
-        restore(exp, args.checkpoint_path, args.load_step)
     try:
+        if args.checkpoint_path:
+            resumed_from = restore(exp, args.checkpoint_path, args.load_step)
+            if sacred_run is not None:
+                sacred_run.info["resumed_from"] = str(resumed_from)
         if args.evaluate:
             evaluate(exp)
             exp.logger.print_recent_stats()

@@ -63,3 +63,27 @@ def test_sigint_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     assert info["interrupted"] == "SIGINT"
     saved = list(Path(info["model_dir"]).glob("*/checkpoint.pt"))
     assert len(saved) == 1 and int(saved[0].parent.name) > 0
+
+
+def test_sigterm_with_a_reanalysis_worker_still_saves_and_marks_the_run_interrupted(tmp_path):
+    """Ray installs its own SIGTERM handler when it starts; the loop's must stay in charge."""
+    from test_smoke_runs import TINY_MAZERO, raylets
+
+    before = raylets()
+    tiny = [u for u in TINY_MAZERO if not u.startswith("reanalyse_workers")]
+    cmd = [sys.executable, str(MAIN), "--config=mazero", "--env-config=matrix", "with", f"results_dir={tmp_path}",
+           "t_max=100000000", "save_model_interval=100000000", "learner_log_interval=1", "runner_log_interval=50",
+           "test_interval=100000000", "seed=1", "reanalyse_workers=1", *tiny]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = tmp_path / "sacred" / "mazero" / "matrix_matgame1" / "1" / "metrics.json"
+    deadline = time.time() + 180
+    while time.time() < deadline and "reanalyse_worker_utilisation" not in (metrics.read_text() if metrics.exists() else ""):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    run_dir = only_run_dir(tmp_path, "mazero")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "INTERRUPTED", output[-3000:]
+    info = json.loads((run_dir / "info.json").read_text())
+    assert info["interrupted"] == "SIGTERM"
+    assert len(list(Path(info["model_dir"]).glob("*/checkpoint.pt"))) == 1
+    assert raylets() <= before

@@ -53,7 +53,7 @@ class MAZeroLearner(Learner):
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=args.lr, eps=args.optim_eps)
         self.inputs = input_pipeline(args)
         self.reanalysis = Reanalysis(args, self.target_model, args.seed or 0, transition_capacity(args))
-        self.prepared: dict[int, Ticket] = {}
+        self.prepared: dict[int, tuple[TransitionBatch, Ticket]] = {}  # id -> (the batch itself, its ticket)
         self.lookahead = 1 if args.reanalyse_workers > 0 else 0  # workers search the next batch during this one
         self.updates = 0
         self.device = torch.device("cpu")
@@ -72,7 +72,7 @@ class MAZeroLearner(Learner):
 
     def prepare(self, batch: TransitionBatch) -> None:
         """Loop hook: the batch that trains next; its searches run while this one trains."""
-        self.prepared[id(batch)] = self._request_targets(batch.to(self.device))
+        self.prepared[id(batch)] = (batch, self._request_targets(batch.to(self.device)))
 
     # ------------------------------------------------------------------ update
     def train(self, batch: TransitionBatch, t_env: int, episode_num: int) -> TrainOutput:
@@ -99,7 +99,9 @@ class MAZeroLearner(Learner):
             reward_targets = batch.rewards[:, :K]
 
             # 2. Reanalysed policy targets of the B x (K+1) roots (cached or searched by the target model).
-            ticket = self.prepared.pop(id(batch), None) or self._request_targets(batch)
+            prepared, ticket = self.prepared.pop(id(batch), (None, None))
+            if prepared is not batch:
+                ticket = self._request_targets(batch)
             targets = self.reanalysis.resolve(ticket).to(self.device)
             M = targets.valid.shape[-1]
             joint_actions = targets.joint_actions.view(B, K + 1, M, -1)

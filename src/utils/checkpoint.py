@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -12,31 +13,52 @@ import torch
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be found, read or used by this run; the message names the file."""
+
+
+COMPARED_KEYS = ("name", "learner", "env", "env_args.map_name")  # what a checkpoint must share with the run
+
+
 def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
-    """Writes `<directory>/checkpoint.pt` via a temporary file, so a crash never leaves half a file."""
+    """Writes `<directory>/checkpoint.pt` via a temporary file, so a crash never leaves half a file.
+
+    The temporary name is unique to this process and call, so two writers never share one."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CHECKPOINT_FILE
-    tmp = directory / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    tmp = directory / f"{CHECKPOINT_FILE}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def find_checkpoint(checkpoint_path: str | Path, load_step: int = 0) -> Path:
     """Accepts a checkpoint file, a step directory or a run's model directory of step directories.
 
-    `load_step=0` takes the latest step; otherwise the step closest to `load_step`."""
+    `load_step=0` takes the latest step; any other `load_step` must be a saved step."""
+    return checkpoint_candidates(checkpoint_path, load_step)[0]
+
+
+def checkpoint_candidates(checkpoint_path: str | Path, load_step: int = 0) -> list[Path]:
+    """The checkpoints `checkpoint_path` may load, preferred first: every saved step, newest first,
+    for a run's model directory with `load_step=0`; otherwise exactly the one asked for."""
     path = Path(checkpoint_path)
     if path.is_file():
-        return path
+        return [path]
     if (path / CHECKPOINT_FILE).is_file():
-        return path / CHECKPOINT_FILE
+        return [path / CHECKPOINT_FILE]
     if not path.is_dir():
         raise FileNotFoundError(f"checkpoint_path '{path}' does not exist")
     steps = checkpoint_steps(path)
-    step = steps[-1] if load_step == 0 else min(steps, key=lambda s: abs(s - load_step))
-    return path / str(step) / CHECKPOINT_FILE
+    if load_step == 0:
+        return [path / str(step) / CHECKPOINT_FILE for step in reversed(steps)]
+    if load_step not in steps:
+        raise CheckpointError(f"load_step={load_step} is not saved under '{path}'; saved steps: {steps}")
+    return [path / str(load_step) / CHECKPOINT_FILE]
 
 
 def checkpoint_steps(run_dir: str | Path) -> list[int]:
@@ -49,7 +71,58 @@ def checkpoint_steps(run_dir: str | Path) -> list[int]:
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
-    return torch.load(path, map_location=device, weights_only=False)
+    """Reads one checkpoint; a file that is not one (truncated, overwritten, foreign) is a
+    `CheckpointError` naming the file and what went wrong, not a bare unpickling error."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch.load raises whatever the damaged bytes provoke
+        raise CheckpointError(f"cannot read checkpoint '{path}': {type(err).__name__}: {err}") from err
+    if not isinstance(state, dict) or "learner" not in state:
+        raise CheckpointError(f"cannot read checkpoint '{path}': not a training checkpoint (no 'learner' state)")
+    return state
+
+
+def load_readable_checkpoint(
+    checkpoint_path: str | Path, load_step: int, device: str = "cpu", warn: Callable[[str], Any] = print
+) -> tuple[Path, dict[str, Any]]:
+    """Loads the checkpoint `checkpoint_path`/`load_step` names. With `load_step=0` on a run's model
+    directory a damaged newest checkpoint is skipped (with a warning) for the newest readable one, so
+    a crash during a save costs one interval; an explicitly named checkpoint never falls back."""
+    candidates = checkpoint_candidates(checkpoint_path, load_step)
+    failures: list[str] = []
+    for path in candidates:
+        try:
+            state = load_checkpoint(path, device)
+        except CheckpointError as err:
+            if len(candidates) == 1:
+                raise
+            failures.append(str(err))
+            warn(f"{err}; trying an older checkpoint")
+            continue
+        if failures:
+            warn(f"loading {path}, the newest readable checkpoint ({len(failures)} newer unreadable)")
+        return path, state
+    raise CheckpointError("no readable checkpoint under '{}':\n  {}".format(checkpoint_path, "\n  ".join(failures)))
+
+
+def config_value(config: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
+    """Refuses a checkpoint of another algorithm or environment before its weights are loaded,
+    where the mismatch would otherwise surface as a missing key or a tensor size error."""
+    mismatches = [
+        f"{key}: checkpoint '{config_value(saved, key)}', this run '{config_value(current, key)}'"
+        for key in COMPARED_KEYS
+        if config_value(saved, key) != config_value(current, key)
+    ]
+    if mismatches:
+        raise CheckpointError(f"checkpoint '{path}' does not match this run's config:\n  " + "\n  ".join(mismatches))
 
 
 def rng_state() -> dict[str, Any]:

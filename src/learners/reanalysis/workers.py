@@ -11,6 +11,8 @@ the same `src/` path. Every wait has a timeout: a dead or stuck worker stops the
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -64,7 +66,12 @@ def init_ray(address: str | None, n_workers: int) -> bool:
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
            "JAX_PLATFORMS": "cpu"}
     local = {} if address else {"num_cpus": max(os.cpu_count() or 1, n_workers + 1)}
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env}, **local)
+    if threading.current_thread() is threading.main_thread():
+        for sig, handler in handlers.items():  # Ray replaces them; the loop's own handlers save a checkpoint first
+            if handler is not None:
+                signal.signal(sig, handler)
     return True
 
 
