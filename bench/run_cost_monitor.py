@@ -55,7 +55,9 @@ def monitor(pid: int, log: Path, out: Path, every: float) -> None:
 
 def summary(path: Path, lo: int, hi: int) -> None:
     rows = [r for r in csv.DictReader(path.open()) if r["t_env"] not in ("", "None")]
-    inside = [r for r in rows if lo <= int(r["t_env"]) <= hi]
+    # the log's step count moves in jumps: keep the first sample of each, when that step was reached
+    first = [r for i, r in enumerate(rows) if i == 0 or r["t_env"] != rows[i - 1]["t_env"]]
+    inside = [r for r in first if lo <= int(r["t_env"]) <= hi]
     if len(inside) < 2:
         raise SystemExit(f"fewer than two samples between env steps {lo} and {hi}")
     a, b = inside[0], inside[-1]

@@ -189,7 +189,7 @@ class Reanalysis:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.totals = dict(state["totals"])
+        self.totals = dict(state.get("totals", self.totals))
         if self.cache is not None:
             self.cache.clear()
             if state.get("cache") is not None:
