@@ -99,13 +99,12 @@ class Reanalysis:
         the episode's end), inputs [P, N, D], avail [P, N, A], mask bool [P, N]."""
         self.drain()
         P, keys = len(keys), torch.as_tensor(keys, dtype=torch.long)
+        needed = keys >= 0
         if self.cache is None:  # the uncached learner: every position searched at every update
-            needed = keys >= 0
             ticket = Ticket(P, torch.zeros(0, dtype=torch.long), None, torch.arange(P), torch.arange(P), None,
                             needed=int(needed.sum()))
             search_at = torch.arange(P)
         else:
-            needed = keys >= 0
             hit = self.cache.hits(keys, updates_now, self.args.reanalyse_max_age)
             missing = torch.nonzero(needed & ~hit).squeeze(-1)
             unique_keys, rows, first = first_occurrences(keys[missing])
