@@ -3,7 +3,8 @@
 The layered yaml config and the command-line `with` overrides are merged and validated
 *before* sacred starts, so a bad key or value fails in a second with a clear message. Sacred
 then records the run (config, metrics, stdout, host, sources) under
-`results/sacred/<alg>/<env>-<backend>_<map>/<id>/`."""
+`results/sacred/<alg>/<env>-<backend>_<map>/<id>/`, and also in MongoDB (`mongo_url`) or an SQL
+database such as an SQLite file (`sql_url`) when asked."""
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from config.loader import ConfigError, load_layers, recursive_update  # noqa: E402
-from config.resolve import env_label, resolve_config  # noqa: E402
+from config.resolve import dotted_items, env_label, inherited_from_checkpoint, resolve_config  # noqa: E402
+from config.schema import RunConfig  # noqa: E402
+from utils.checkpoint import saved_config  # noqa: E402
 from utils.preflight import preflight  # noqa: E402
 
 
@@ -56,12 +59,29 @@ def with_updates(argv: list[str]) -> dict[str, Any]:
     return updates
 
 
+def configure(argv: list[str]) -> tuple[RunConfig, list[str], dict[str, Any], Path | None]:
+    """The validated config, sacred's argv, and the keys taken from the checkpoint (and its path).
+
+    With `checkpoint_path`, the checkpoint's seed and `env_args` replace the yaml defaults (not the
+    user's explicit overrides) before sacred sees the config, so sacred records and uses them."""
+    alg, env, sacred_argv = split_argv(argv[1:])
+    explicit = with_updates(sacred_argv)
+    merged = recursive_update(load_layers(alg, env), explicit)
+    args = resolve_config(merged)
+    preflight(args)
+    if not args.checkpoint_path:
+        return args, sacred_argv, {}, None
+    found = saved_config(args.checkpoint_path, args.load_step)
+    if found is None:  # nothing readable: the restore says why
+        return args, sacred_argv, {}, None
+    path, saved = found
+    taken = inherited_from_checkpoint(merged, explicit, saved)
+    return resolve_config(recursive_update(merged, taken)), sacred_argv, taken, path
+
+
 def main(argv: list[str]) -> None:
     try:
-        alg, env, sacred_argv = split_argv(argv[1:])
-        raw = load_layers(alg, env)
-        args = resolve_config(recursive_update(raw, with_updates(sacred_argv)))
-        preflight(args)
+        args, sacred_argv, taken, taken_from = configure(argv)
     except ConfigError as err:
         print(f"Configuration error:\n  {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -97,6 +117,10 @@ def main(argv: list[str]) -> None:
             from sacred.observers import MongoObserver
 
             ex.observers.append(MongoObserver(url=final.mongo_url, db_name=final.mongo_db))
+        if final.sql_url:
+            from utils.sql_observer import RunDatabaseObserver
+
+            ex.observers.append(RunDatabaseObserver(final.sql_url, run_prefix=f"{final.name}/{label}"))
         return final.model_dump(mode="json")
 
     @ex.main
@@ -109,6 +133,11 @@ def main(argv: list[str]) -> None:
         if args.use_tensorboard:
             logger.setup_tensorboard(str(Path(args.results_dir) / "tb_logs" / f"{args.name}__{label}__{_run._id}"))
         console.info(f"run {_run._id}: {args.name} on {label}, seed {args.seed}, device {args.device}")
+        if taken:
+            flat = dotted_items(taken)
+            _run.info["from_checkpoint"] = flat
+            console.info(f"from checkpoint {taken_from}: " + ", ".join(f"{k}={v!r}" for k, v in flat.items())
+                         + " (set any of them with `with` to override)")
         exp = run(args, logger, label, sacred_run=_run)
         return {"t_env": exp.runner.t_env, "test_return_mean": logger.latest("test_return_mean"),
                 "test_battle_won_mean": logger.latest("test_battle_won_mean")}

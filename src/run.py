@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from components.replay import Replay
 from components.transforms import OneHot
 from config.schema import RunConfig
 from controllers import REGISTRY as MAC_REGISTRY
+from controllers.base import Controller
 from envs.registry import ENV_REGISTRY
 from learners import REGISTRY as LEARNER_REGISTRY
 from learners.base import Learner
@@ -53,11 +55,11 @@ class Experiment:
     logger: Logger
     runner: ParallelRunner
     replay: Replay
-    mac: Any
+    mac: Controller
     learner: Learner
     model_dir: Path
     state: LoopState = field(default_factory=LoopState)
-    upcoming: Any = None  # the next batch, already shown to a learner with lookahead (checkpointed)
+    upcoming: deque = field(default_factory=deque)  # batches already shown to a learner with lookahead (checkpointed)
     started: float = field(default_factory=time.time)
     last_progress_print: float = field(default_factory=time.time)
 
@@ -138,17 +140,27 @@ def store(exp: Experiment, batch: Any) -> None:
     exp.replay.insert_episode_batch(batch)
 
 
+def next_sample(exp: Experiment) -> Any:
+    """The batch to train on now. A learner with `lookahead = L` is shown batches in groups of L,
+    a group before the previous one starts training, so slow work on a whole group (MAZero's
+    reanalysis searches) overlaps L updates; those batches' priorities are up to 2L updates stale."""
+    L, batch_size = exp.learner.lookahead, exp.args.batch_size
+    if not L:
+        return exp.replay.sample(batch_size)
+    while len(exp.upcoming) <= L:
+        group = [exp.replay.sample(batch_size) for _ in range(L)]
+        exp.learner.prepare(group)
+        exp.upcoming.extend(group)
+    return exp.upcoming.popleft()
+
+
 def update(exp: Experiment) -> None:
     args, state = exp.args, exp.state
     n = updates_due(exp.runner.t_env, state.updates_done, args.updates_per_rollout, args.updates_per_env_step)
     for _ in range(n):
         if not exp.replay.can_sample(args.batch_size):
             break
-        sample = exp.upcoming if exp.upcoming is not None else exp.replay.sample(args.batch_size)
-        exp.upcoming = None
-        if exp.learner.lookahead:  # its priorities are those before this update: one update stale
-            exp.upcoming = exp.replay.sample(args.batch_size)
-            exp.learner.prepare(exp.upcoming)
+        sample = next_sample(exp)
         out = exp.learner.train(sample, exp.runner.t_env, exp.runner.episodes)
         check_finite_stats(out.stats, exp.runner.t_env)  # a diverged update stops the run before it is saved
         if out.priorities is not None:
@@ -165,16 +177,16 @@ def update(exp: Experiment) -> None:
 def evaluate(exp: Experiment) -> None:
     """`test_nepisode` episodes per test variant (MAZero adds a prior-only variant)."""
     args, runner = exp.args, exp.runner
-    variants = getattr(exp.mac, "test_variants", lambda: ("",))()
+    variants = exp.mac.test_variants()
     for variant in variants:
-        if hasattr(exp.mac, "use_test_variant"):
-            exp.mac.use_test_variant(variant)
+        exp.mac.use_test_variant(variant)
         runner.test_prefix = f"test_{variant}"
         runner.start_test()
-        for _ in range(math.ceil(args.test_nepisode / args.batch_size_run)):
-            runner.run(test_mode=True)
-    if hasattr(exp.mac, "use_test_variant"):
-        exp.mac.use_test_variant("")
+        episodes = [runner.run(test_mode=True) for _ in range(math.ceil(args.test_nepisode / args.batch_size_run))]
+        if variant == variants[0]:  # episodes the learner never trains on: its held-out diagnostics
+            for key, value in exp.learner.held_out_stats(episodes).items():
+                exp.logger.log_stat(f"test_{key}", value, runner.t_env)
+    exp.mac.use_test_variant("")
     exp.state.last_test_t = runner.t_env
 
 
@@ -190,7 +202,7 @@ def checkpoint(exp: Experiment) -> Path:
         "learner": exp.learner.state_dict(),
         "rng": rng_state(),
         "replay": exp.replay.state_dict() if exp.args.save_replay_buffer else None,
-        "upcoming": exp.upcoming if exp.args.save_replay_buffer else None,
+        "upcoming": list(exp.upcoming) if exp.args.save_replay_buffer else None,
         "config": exp.args.model_dump(mode="json"),
     }
     check_finite_state({k: v for k, v in state["learner"].items() if k not in UNCHECKED_LEARNER_STATE}, t_env)
@@ -210,7 +222,7 @@ def check_checkpoint_config(exp: Experiment, path: Path, saved: dict | None) -> 
     saved_seed = saved.get("seed")
     if not exp.args.evaluate and saved_seed is not None and saved_seed != exp.args.seed:
         exp.logger.console.warning(f"this run's seed {exp.args.seed} is not the checkpoint's {saved_seed}: its "
-                                   f"episodes do not continue the source run's (pass seed={saved_seed})")
+                                   f"episodes do not continue the source run's (omit seed= to take the checkpoint's)")
 
 
 def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> Path:
@@ -223,9 +235,10 @@ def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> Path:
     exp.state = LoopState(**{k: v for k, v in state["loop"].items() if k in LoopState.__dataclass_fields__})
     if state.get("replay") is not None:
         exp.replay.load_state_dict(state["replay"])
-        exp.upcoming = state.get("upcoming")
-        if exp.upcoming is not None:
-            exp.learner.prepare(exp.upcoming)
+        upcoming = state.get("upcoming") or []
+        exp.upcoming = deque(upcoming if isinstance(upcoming, list) else [upcoming])
+        if exp.upcoming:
+            exp.learner.prepare(list(exp.upcoming))
     set_rng_state(state["rng"])
     exp.logger.console.info(f"restored {path} at t_env={exp.runner.t_env}; checkpoints go to {exp.model_dir}")
     return path
@@ -261,7 +274,11 @@ def train(exp: Experiment, sacred_run: Any = None) -> None:
                 if args.save_model and runner.t_env - state.last_save_t >= args.save_model_interval:
                     checkpoint(exp)
                 log_progress(exp)
-        except DivergenceError:  # the last finite checkpoint must stay the newest
+        except DivergenceError as err:  # the last finite checkpoint must stay the newest
+            if err.t_env is None:  # raised where the step is unknown (a replay's priorities)
+                err.t_env = runner.t_env
+            if sacred_run is not None:
+                sacred_run.info["diverged"] = str(err)
             raise
         except Exception:
             if args.save_model:  # keep what the crash would lose

@@ -1,4 +1,6 @@
 """Layered configs and their validation: every mistake is caught before any work, with a clear message."""
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +94,74 @@ def test_main_reports_config_errors_before_any_work():
     assert proc.returncode == 2
     assert "unknown config key 't_maxx'; did you mean 't_max'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+BROKEN_YAML = "name: broken\nlr: [0.1, 0.2\nbatch_size: 4\n"  # an unclosed list: line 3, column 11
+
+
+@pytest.fixture
+def config_copy(tmp_path, monkeypatch):
+    """A writable copy of the shipped config directory that the loader reads instead."""
+    from config import loader
+
+    copy = shutil.copytree(loader.CONFIG_DIR, tmp_path / "config", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setattr(loader, "CONFIG_DIR", copy)
+    return copy
+
+
+@pytest.mark.parametrize("broken, alg", [("algs/broken.yaml", "broken"), ("envs/matrix.yaml", "qmix"),
+                                         ("default.yaml", "qmix"), ("algs/qmix.yaml", "child")])
+def test_a_yaml_syntax_error_is_one_line_naming_the_file_line_and_column(config_copy, capsys, broken, alg):
+    import main as entry
+
+    (config_copy / broken).write_text(BROKEN_YAML)
+    (config_copy / "algs" / "child.yaml").write_text("extends: qmix\nlr: 0.1\n")  # the parent is the broken one
+    with pytest.raises(SystemExit) as exit_:
+        entry.main(["main.py", f"--config={alg}", "--env-config=matrix", "with", "t_max=100"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["Configuration error:",
+                                f"  {config_copy / broken}:3:11: invalid yaml: expected ',' or ']', but got ':' "
+                                "(while parsing a flow sequence)"]
+
+
+def test_a_config_file_that_is_not_a_mapping_is_named(config_copy):
+    (config_copy / "algs" / "listed.yaml").write_text("- lr\n- 0.1\n")
+    with pytest.raises(ConfigError, match=r"listed\.yaml: a config file must be a mapping .* got a list"):
+        load_layers("listed", "matrix")
+
+
+def unwritable_directory(tmp_path: Path) -> Path:
+    """A directory this process cannot create files in: a read-only one, or for root (who writes
+    anywhere the permission bits forbid) a place under /sys, which no one can write."""
+    if os.geteuid() == 0:
+        return Path("/sys/results")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    return locked
+
+
+def test_results_dir_must_be_a_writable_directory(tmp_path):
+    from utils.preflight import preflight
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    with pytest.raises(ConfigError, match=f"results_dir '{a_file}' is a file, not a directory"):
+        preflight(resolved(results_dir=str(a_file)))
+    with pytest.raises(ConfigError, match=f"results_dir '{a_file / 'runs'}' is not a writable directory"):
+        preflight(resolved(results_dir=str(a_file / "runs")))
+    locked = unwritable_directory(tmp_path)
+    with pytest.raises(ConfigError, match=f"results_dir '{locked}' is not a writable directory"):
+        preflight(resolved(results_dir=str(locked)))
+    preflight(resolved(results_dir=str(tmp_path / "new" / "results")))
+    assert (tmp_path / "new" / "results").is_dir() and not list((tmp_path / "new" / "results").iterdir())
+
+
+def test_main_reports_an_unusable_results_dir_before_any_work(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    proc = subprocess.run([sys.executable, str(MAIN), "--config=qmix", "--env-config=matrix", "with",
+                           f"results_dir={a_file}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["Configuration error:", f"  results_dir '{a_file}' is a file, not a directory"]

@@ -12,11 +12,9 @@ from learners.mazero_losses import (
     bc_policy_loss,
     categorical_cross_entropy,
     joint_log_prob,
-    marginal_policy_targets,
     n_step_value_targets,
     negative_cosine_similarity,
     off_policy_td_steps,
-    per_agent_cross_entropy,
     scale_gradient,
     standardise_advantages,
     value_priorities,
@@ -34,6 +32,18 @@ def random_policy_problem(seed: int, batch: int = 4, slots: int = 6, agents: int
     omega = omega / omega.sum(-1, keepdim=True)
     advantages = torch.randn(batch, slots, generator=generator, dtype=torch.float64)
     return logits, joint_actions, omega, action_mask, advantages
+
+
+def marginals_of(joint_actions, omega, action_mask, n_actions):
+    """Per-agent marginals of the search policy: m_i(b) = sum_a omega(a) [a_i = b] -> [..., N, A]."""
+    one_hot = torch.nn.functional.one_hot(joint_actions.long(), n_actions).float()  # [..., M, N, A]
+    slot_weight = torch.where(action_mask.bool(), omega.float(), 0.0)  # [..., M]
+    return (one_hot * slot_weight[..., None, None]).sum(-3)
+
+
+def per_agent_cross_entropy(logits, marginals):
+    """sum_i CE(marginal_i, pi_i) -> [...]: the factorised form of the BC loss."""
+    return categorical_cross_entropy(logits, marginals).sum(-1)
 
 
 def brute_force_weighted_loss(logits, joint_actions, omega, action_mask, weights, agent_mask=None):
@@ -131,7 +141,7 @@ def test_bc_loss_can_drop_dead_agents():
 def test_bc_equals_sum_of_per_agent_cross_entropies_against_marginals(seed):
     """Reference invariant 14: -sum_a w(a) sum_i log pi_i(a_i) = sum_i CE(marginal_i(w), pi_i)."""
     logits, joint_actions, omega, action_mask, _ = random_policy_problem(seed)
-    marginals = marginal_policy_targets(joint_actions, omega, action_mask, logits.shape[-1])
+    marginals = marginals_of(joint_actions, omega, action_mask, logits.shape[-1])
     assert torch.allclose(marginals.sum(-1), torch.ones(marginals.shape[:-1], dtype=torch.float32))
     bc = bc_policy_loss(logits, joint_actions, omega, action_mask)
     decomposed = per_agent_cross_entropy(logits, marginals)
@@ -147,7 +157,7 @@ def test_bc_over_every_joint_action_equals_per_agent_cross_entropy():
     omega = omega / omega.sum()
     mask = torch.ones(1, actions**agents, dtype=torch.bool)
     logits = torch.randn(1, agents, actions, generator=generator)
-    marginals = marginal_policy_targets(all_joint, omega, mask, actions)
+    marginals = marginals_of(all_joint, omega, mask, actions)
     by_hand = torch.zeros(agents, actions)
     for m, joint in enumerate(all_joint[0]):
         for i, a in enumerate(joint):

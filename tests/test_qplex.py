@@ -19,8 +19,9 @@ from test_learners_unit import GROUPS, INFO, PREPROCESS, SCHEME, flat, make_batc
 def build_learner(config_cls, name: str, seed: int = 0, info=INFO, **overrides):
     """A small learner of `config_cls` (also used by the RODE and CDS tests) on the hand-built episodes."""
     torch.manual_seed(seed)
+    qmix_keys = {"mixing_embed_dim": 4} if "mixing_embed_dim" in config_cls.model_fields else {}  # RODE's mixers
     cfg = config_cls(name=name, env="matrix", seed=seed, hidden_dim=8, batch_size=3, hypernet_embed=8,
-                     mixing_embed_dim=4, target_update_interval=2, **overrides)
+                     target_update_interval=2, **qmix_keys, **overrides)
     cfg.env_info = info
     mac = mac_REGISTRY[cfg.mac](SCHEME, GROUPS, cfg)
     scheme = {**SCHEME, **mac.extra_scheme()}

@@ -44,7 +44,8 @@ def disjoint_batches():
 
 
 def targets_of(learner, batch) -> PolicyTargets:
-    return learner.reanalysis.resolve(learner._request_targets(batch))
+    ticket, (rows,) = learner._request_targets([batch])
+    return learner.reanalysis.resolve(ticket).select(rows)
 
 
 def same_targets(a: PolicyTargets, b: PolicyTargets) -> None:
@@ -182,43 +183,73 @@ def ray_session():
 
 def test_worker_targets_equal_in_process_targets(ray_session):
     local, replay = make_learner()
-    remote, _ = make_learner(reanalyse_workers=1)
+    remote, _ = make_learner(reanalyse_workers=1, reanalyse_lookahead=1)
     try:
         assert remote.reanalysis.pool is None  # started by the first search
         for rows, starts in ([0, 1, 2], [0, 3, 6]), ([2, 0], [5, 9]):
             same_targets(targets_of(local, windows(replay, rows, starts)),
                          targets_of(remote, windows(replay, rows, starts)))
         assert len(remote.reanalysis.pool) == 1
+        import psutil
+        assert psutil.Process(remote.reanalysis.pool.pids[0]).nice() == psutil.Process().nice()  # not starved
     finally:
         remote.close()
 
 
+def prepared_training(learner, replay, groups: list[list[list[tuple[int, int]]]]):
+    """What the loop does with lookahead: each group is shown (`prepare`) before the previous
+    group trains; returns every update's loss."""
+    samples = [[windows(replay, *zip(*b)) for b in group] for group in groups]
+    learner.prepare(samples[0])
+    losses = []
+    for g, group in enumerate(samples):
+        if g + 1 < len(samples):
+            learner.prepare(samples[g + 1])
+        for i, sample in enumerate(group):
+            torch.manual_seed(10 * g + i)  # the unroll's dropout draws from the global stream
+            losses.append(learner.train(sample, 100, 3).stats["loss"])
+    return losses, learner.train(windows(replay, [0], [0]), 100, 3)
+
+
+GROUPS = [[[(0, 0), (1, 2)], [(1, 4), (2, 0)]], [[(0, 1), (2, 3)], [(0, 0), (2, 8)]]]
+
+
 def test_learner_with_a_worker_and_lookahead_trains_exactly_as_in_process(ray_session):
-    """The loop shows the worker learner each batch one update early (prepare); without a target
-    refresh in between, the targets and so the weights are the same as in process."""
-    local, replay = make_learner(target_update_interval=100)
-    remote, _ = make_learner(target_update_interval=100, reanalyse_workers=1)
+    """Batches shown in groups ahead of training: one search per group, on the worker or in
+    process, gives the same targets and so the same losses and weights."""
+    local, replay = make_learner(target_update_interval=100, reanalyse_lookahead=2)
+    remote, _ = make_learner(target_update_interval=100, reanalyse_workers=1, reanalyse_lookahead=2)
     try:
-        batches = [[(0, 0), (1, 2)], [(1, 4), (2, 0)], [(0, 1), (2, 3)], [(0, 0), (2, 8)]]
-        samples = [windows(replay, *zip(*b)) for b in batches]
-        remote.prepare(samples[0])  # what the loop does: the first batch is prepared before it trains
-        for i, sample in enumerate(samples):
-            if i + 1 < len(samples):
-                remote.prepare(samples[i + 1])
-            torch.manual_seed(i)  # the unroll's dropout draws from the global stream
-            r = remote.train(sample, 100, 3)
-            torch.manual_seed(i)
-            l_ = local.train(windows(replay, *zip(*batches[i])), 100, 3)
-            assert r.stats["loss"] == l_.stats["loss"]
-        assert 0.0 < r.stats["reanalyse_worker_utilisation"] <= 1.0
+        local_losses, _ = prepared_training(local, replay, GROUPS)
+        remote_losses, last = prepared_training(remote, replay, GROUPS)
+        assert local_losses == remote_losses
+        assert 0.0 < last.stats["reanalyse_worker_utilisation"] <= 1.0
         for p, q in zip(local.model.parameters(), remote.model.parameters()):
             assert torch.equal(p, q)
     finally:
         remote.close()
 
 
+def test_a_group_is_searched_once_and_counted_once():
+    """A group's positions go to one search (positions repeated across its batches once); each of
+    its batches trains on its own rows of the group's targets."""
+    learner, replay = make_learner(target_update_interval=100, reanalyse_lookahead=2)
+    batches = [windows(replay, [0, 1], [0, 2]), windows(replay, [0, 2], [0, 4])]  # share (0, 0)'s K+1 positions
+    learner.prepare(batches)
+    (ticket,) = {id(t): t for _, t, _ in learner.prepared.values()}.values()
+    assert len(ticket.keys) == 3 * (K + 1)  # 4 windows, one repeated
+    searched_before = learner.reanalysis.totals["searched"]
+    learner.train(batches[0], 100, 3)
+    learner.train(batches[1], 100, 3)
+    assert not learner.prepared
+    assert learner.reanalysis.totals["searched"] - searched_before == 3 * (K + 1)
+    first, repeated = ticket.targets.select(slice(0, K + 1)), ticket.targets.select(slice(2 * (K + 1), 3 * (K + 1)))
+    same_targets(first, repeated)  # the repeated window's rows come from the same searches
+    assert first.valid.any(dim=-1).all()
+
+
 def test_a_dead_worker_stops_with_a_clear_error_and_the_state_still_saves(ray_session):
-    learner, replay = make_learner(reanalyse_workers=1, reanalyse_timeout_s=60)
+    learner, replay = make_learner(reanalyse_workers=1, reanalyse_lookahead=1, reanalyse_timeout_s=300)  # a slow start under load is no failure
     try:
         learner.train(windows(replay, [0], [0]), 100, 3)
         learner.reanalysis.pool.kill(0)
@@ -230,3 +261,8 @@ def test_a_dead_worker_stops_with_a_clear_error_and_the_state_still_saves(ray_se
         assert state["updates"] == 1
     finally:
         learner.close()
+
+
+def test_workers_without_lookahead_are_refused():
+    with pytest.raises(ValueError, match="reanalyse_lookahead >= 1"):
+        make_learner(reanalyse_workers=1, reanalyse_lookahead=0)

@@ -150,3 +150,45 @@ def test_preflight_refuses_a_batch_an_episode_replay_can_never_hold():
     with pytest.raises(ConfigError, match="batch_size=64 .*buffer_size=32"):
         preflight(resolved(batch_size=64, buffer_size=32))
     preflight(resolved(batch_size=32, buffer_size=32))
+
+
+def test_a_divergence_raised_without_a_step_names_it_once_the_loop_fills_it_in():
+    err = DivergenceError("priority=nan for 2 of 8 transitions")
+    assert str(err) == "training diverged: priority=nan for 2 of 8 transitions"
+    err.t_env = 40
+    assert str(err) == "training diverged: priority=nan for 2 of 8 transitions at t_env=40"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_priorities_are_a_divergence_and_still_an_invalid_value(bad):
+    from components.prioritized_sampler import NonFinitePriorityError, PrioritizedSampler
+
+    sampler = PrioritizedSampler(capacity=4)
+    ids = sampler.add(3)
+    with pytest.raises(NonFinitePriorityError, match=f"priority={bad} for 2 of 3 transitions") as err:
+        sampler.update_priorities(ids, [1.0, bad, bad])
+    assert isinstance(err.value, DivergenceError) and isinstance(err.value, ValueError)
+    assert list(sampler.priorities(ids)) == [1.0, 1.0, 1.0]  # nothing was written
+    with pytest.raises(ValueError, match="positive") as err:
+        sampler.update_priorities(ids, [1.0, 0.0, 1.0])
+    assert not isinstance(err.value, DivergenceError)
+
+
+def test_the_saved_config_is_read_from_the_newest_readable_checkpoint(tmp_path):
+    run = make_run(tmp_path, steps=(100, 200))
+    (run / "200" / ckpt.CHECKPOINT_FILE).write_bytes(b"damaged")
+    assert ckpt.saved_config(run) == (run / "100" / ckpt.CHECKPOINT_FILE, CONFIG)
+    assert ckpt.saved_config(run, 200) is None  # the restore names the damaged file
+
+
+def test_resume_takes_the_checkpoints_seed_and_env_args_unless_given_explicitly():
+    from config.resolve import dotted_items, inherited_from_checkpoint
+
+    saved = {**CONFIG, "seed": 7, "env_args": {"map_name": "matgame4", "episode_limit": 5, "retired_key": 1}}
+    merged = {"env": "matrix", "seed": None, "env_args": {"map_name": "matgame1"}}
+    assert inherited_from_checkpoint(merged, {}, saved) == {
+        "seed": 7, "env_args": {"map_name": "matgame4", "episode_limit": 5}}  # keys the env no longer has are left
+    explicit = {"seed": 1, "env_args": {"map_name": "matgame2"}}
+    assert inherited_from_checkpoint(merged, explicit, saved) == {"env_args": {"episode_limit": 5}}
+    assert inherited_from_checkpoint({**merged, "env": "sc2"}, {}, saved) == {"seed": 7}  # refused later for its env
+    assert dotted_items({"seed": 7, "env_args": {"map_name": "x"}}) == {"seed": 7, "env_args.map_name": "x"}

@@ -1,18 +1,22 @@
-"""Whole runs: a resumed run never writes into its source run, damaged or foreign checkpoints fail
-(or fall back) clearly, a diverged run stops FAILED without saving its non-finite state, and
-impossible settings fail before any environment is built."""
+"""Whole runs: a resumed run never writes into its source run and takes the checkpoint's seed and
+environment unless told otherwise, damaged or foreign checkpoints fail (or fall back) clearly, a
+diverged run stops FAILED without saving its non-finite state, and impossible settings fail before
+any environment is built."""
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from test_checkpoints import COMMON
-from test_smoke_runs import TINY_MAZERO, run_main
+from test_checkpoints import COMMON, metric
+from test_smoke_runs import MAIN, TINY_MAZERO, run_main
 from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint
+from utils.divergence import float_tensors
 
 
 def run_dirs(results: Path, alg: str) -> list[Path]:
@@ -26,6 +30,19 @@ def info(run_dir: Path) -> dict:
 
 def status(run_dir: Path) -> str:
     return json.loads((run_dir / "run.json").read_text())["status"]
+
+
+def run_without_seed(results: Path, *updates: str) -> subprocess.CompletedProcess:
+    """`run_main`'s qmix command without its `seed=` (and without a map unless `updates` name one),
+    as the README's resume and evaluate commands are typed."""
+    cmd = [sys.executable, str(MAIN), "--config=qmix", "--env-config=matrix", "with", f"results_dir={results}",
+           "test_nepisode=2", "log_interval=50", "runner_log_interval=50", "learner_log_interval=1",
+           "save_model_interval=100", *updates]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def learner_tensors(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return dict(float_tensors(load_checkpoint(checkpoint)["learner"]))
 
 
 def tree_hashes(*roots: Path) -> dict[str, str]:
@@ -135,3 +152,92 @@ def test_a_missing_checkpoint_path_or_an_oversized_batch_fails_at_once(tmp_path)
     assert "no '<t_env>/checkpoint.pt'" in empty.stderr
     assert "batch_size=64" in batch.stderr and "buffer_size=32" in batch.stderr
     assert not (tmp_path / "sacred").exists() and time.time() - started < 120
+
+
+NO_MAP = [u for u in COMMON if not u.startswith("env_args.map_name")]  # the source ran on matgame4
+
+
+def test_a_resume_without_seed_or_map_takes_them_from_the_checkpoint_and_reproduces_the_run(finished, tmp_path):
+    results, source_run, model_dir = finished
+    proc = run_without_seed(tmp_path, "t_max=300", *NO_MAP, f"checkpoint_path={model_dir}", "load_step=100")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    output = proc.stdout + proc.stderr
+    assert f"from checkpoint {model_dir / '100' / CHECKPOINT_FILE}: seed=3, env_args.map_name='matgame4'" in output
+    (resumed_run,) = run_dirs(tmp_path, "qmix")
+    config = json.loads((resumed_run / "config.json").read_text())
+    assert config["seed"] == 3 and config["env_args"]["map_name"] == "matgame4"
+    assert info(resumed_run)["from_checkpoint"]["seed"] == 3
+    reference = metric(source_run, "test_return_mean")
+    assert metric(resumed_run, "test_return_mean") == {t: v for t, v in reference.items() if t > 100}
+    final = learner_tensors(Path(info(resumed_run)["model_dir"]) / "300" / CHECKPOINT_FILE)
+    expected = learner_tensors(model_dir / "300" / CHECKPOINT_FILE)
+    assert final.keys() == expected.keys() and all(torch.equal(final[k], expected[k]) for k in expected)
+
+
+def test_an_explicit_seed_or_map_still_overrides_the_checkpoint(finished, tmp_path):
+    _, _, model_dir = finished
+    proc = run_without_seed(tmp_path, *NO_MAP, f"checkpoint_path={model_dir}", "evaluate=True", "seed=5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(tmp_path, "qmix")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["seed"] == 5 and config["env_args"]["map_name"] == "matgame4"
+    assert "seed" not in info(run_dir)["from_checkpoint"]
+
+
+def test_evaluating_a_checkpoint_twice_without_seed_gives_identical_returns(finished, tmp_path):
+    _, _, model_dir = finished
+    returns = []
+    for attempt in ("a", "b"):
+        proc = run_without_seed(tmp_path / attempt, *COMMON, f"checkpoint_path={model_dir}", "evaluate=True",
+                                "test_nepisode=6")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        (run_dir,) = run_dirs(tmp_path / attempt, "qmix")
+        assert json.loads((run_dir / "config.json").read_text())["seed"] == 3
+        returns.append(metric(run_dir, "test_return_mean"))
+    assert returns[0] == returns[1] and list(returns[0]) == [300]
+
+
+def test_a_diverging_mazero_run_stops_failed_naming_the_metric_and_keeps_finite_checkpoints(tmp_path):
+    proc = run_main("mazero_matrix", "matrix", tmp_path, "lr=1e6", "min_replay_transitions=50", "t_max=400",
+                    "reanalyse_workers=0", "batch_size_run=4", "save_model_interval=20", "test_interval=1000")
+    assert proc.returncode != 0
+    assert "DivergenceError: training diverged: loss=nan at t_env=" in proc.stderr, proc.stderr[-2000:]
+    assert "priorities must be" not in proc.stderr
+    diverged_at = int(proc.stderr.split("at t_env=")[-1].split()[0])
+    (run_dir,) = run_dirs(tmp_path, "mazero_matrix")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "FAILED" and f"loss=nan at t_env={diverged_at}" in record["fail_trace"][-1]
+    assert info(run_dir)["diverged"] == f"training diverged: loss=nan at t_env={diverged_at}"
+    model_dir = Path(info(run_dir)["model_dir"])
+    steps = checkpoint_steps(model_dir)
+    assert steps and max(steps) < diverged_at
+    for step in steps:
+        assert all(torch.isfinite(t).all() for t in learner_tensors(model_dir / str(step) / CHECKPOINT_FILE).values())
+
+
+def test_non_finite_priorities_stop_the_run_as_a_divergence_without_a_crash_checkpoint(tmp_path, monkeypatch):
+    """Priorities come from the value head; should they go NaN while the loss is still finite, the
+    run stops as diverged (not with the replay's input check) and saves no crash checkpoint."""
+    import main as entry
+    from learners import mazero_learner
+
+    real, calls = mazero_learner.value_priorities, []
+
+    def nan_in_the_second_rollout(*args, **kwargs):  # a rollout is 40 env steps, one update each
+        calls.append(1)
+        priorities = real(*args, **kwargs)
+        return priorities if len(calls) <= 50 else torch.full_like(priorities, float("nan"))
+
+    monkeypatch.setattr(mazero_learner, "value_priorities", nan_in_the_second_rollout)
+    with pytest.raises(SystemExit):
+        entry.main(["main.py", "--config=mazero_matrix", "--env-config=matrix", "with", f"results_dir={tmp_path}",
+                    *TINY_MAZERO, "batch_size_run=4", "t_max=400", "save_model_interval=10", "test_interval=1000",
+                    "capture_mode=sys", "seed=3"])
+    (run_dir,) = run_dirs(tmp_path, "mazero_matrix")
+    record = json.loads((run_dir / "run.json").read_text())
+    reason = record["fail_trace"][-1]
+    assert record["status"] == "FAILED" and "NonFinitePriorityError: training diverged: priority=nan" in reason
+    diverged_at = int(reason.split("at t_env=")[1].split()[0])
+    assert info(run_dir)["diverged"].endswith(f"at t_env={diverged_at}")
+    steps = checkpoint_steps(Path(info(run_dir)["model_dir"]))
+    assert steps and max(steps) < diverged_at  # the step that diverged saved nothing

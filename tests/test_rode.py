@@ -167,8 +167,8 @@ def test_no_role_is_the_noop_alone_and_all_actions_are_covered():
 
 
 def test_attack_role_out_of_range_does_not_pin_agent_to_noop():
-    """Regression: an alive agent whose role holds only attacks that are unavailable (no enemy in
-    range) used to get only the no-op (stop), so greedy attack roles froze the team in place."""
+    """An alive agent whose role holds only attacks that are unavailable (no enemy in range) keeps
+    its available actions: restricting it to the no-op (stop) would freeze greedy attack roles in place."""
     spaces = smax_3m_like_spaces()
     attack_roles = [r for r in range(spaces.shape[0]) if spaces[r, :4].sum() == 0]
     assert attack_roles
@@ -177,7 +177,7 @@ def test_attack_role_out_of_range_does_not_pin_agent_to_noop():
     assert torch.equal(restricted, avail)
     in_range = torch.ones(len(attack_roles), 8, dtype=torch.long)
     restricted = restrict_to_roles(in_range, spaces, torch.tensor(attack_roles), always_allowed=4)
-    assert torch.equal(restricted, spaces[attack_roles])  # in range, the role restricts as before
+    assert torch.equal(restricted, spaces[attack_roles])  # in range, the role restricts
     dead = torch.zeros(1, 8, dtype=torch.long)
     dead[0, 4] = 1
     assert torch.equal(restrict_to_roles(dead, spaces, torch.tensor([0]), always_allowed=4), dead)

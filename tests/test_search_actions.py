@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from search import SearchResult, policy_target_marginals, select_action_eval, select_action_train
+from search import SearchResult, select_action_eval, select_action_train
 from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 
@@ -39,17 +39,3 @@ def test_train_samples_proportionally_to_visits() -> None:
     torch.testing.assert_close(freq, torch.tensor([0.1, 0.3, 0.0, 0.6]), atol=0.03, rtol=0)
     cold = select_action_train(make_result([[1, 3, 0, 6]]), 0.0, torch.Generator().manual_seed(1))
     assert cold.tolist() == [[3, 0]]
-
-
-def test_marginals_decompose_the_bc_loss() -> None:
-    g = torch.Generator().manual_seed(3)
-    actions = torch.randint(0, 4, (2, 5, 3), generator=g)
-    visits = torch.randint(0, 6, (2, 5), generator=g)
-    result = make_result(visits.tolist(), actions)
-    target = policy_target_marginals(result, 4)
-    torch.testing.assert_close(target.sum(-1), torch.ones(2, 3))
-    log_pi = torch.log_softmax(torch.randn(2, 3, 4, generator=g), -1)
-    omega = result.search_policy
-    joint = -(omega * log_pi.gather(2, actions.transpose(1, 2)).sum(1)).sum(-1)
-    factored = -(target * log_pi).sum((-1, -2))
-    torch.testing.assert_close(joint, factored)

@@ -167,7 +167,11 @@ def test_static_graph_step_equals_trimmed_step() -> None:
 
 def test_tree_threads_are_restored() -> None:
     before = torch.get_num_threads()
-    _, a = search(sims=10, seed=2, tree_threads=1)
-    assert torch.get_num_threads() == before
+    torch.set_num_threads(2)  # not the tree's count, so a lost caller count shows
+    try:
+        _, a = search(sims=10, seed=2, tree_threads=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
     _, b = search(sims=10, seed=2)
     assert torch.equal(a.visit_counts, b.visit_counts)

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from config.loader import load_layers, recursive_update  # noqa: E402
-from config.resolve import resolve_config  # noqa: E402
+from config.resolve import dotted_items, resolve_config  # noqa: E402
 from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint  # noqa: E402
 
 
@@ -55,16 +55,6 @@ def run_identity(config: dict) -> tuple[str, str, str]:
     return config["name"], config["env"], str((config.get("env_args") or {}).get("map_name", ""))
 
 
-def flatten(config: dict, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def trained_overrides(config: dict) -> list[str]:
     """`key=value` for every key where the run's saved config differs from its alg/env yaml files,
     so the evaluation rebuilds the agent the run trained (e.g. `hidden_dim=128`, a diagnostic
@@ -74,8 +64,8 @@ def trained_overrides(config: dict) -> list[str]:
         raw = recursive_update(raw, {"env_args": {"map_name": config["env_args"]["map_name"]}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. the SMAC -> SMAX backend fallback notice, shown by the run itself
-        defaults = flatten(resolve_config(raw).model_dump(mode="json"))
-    saved = flatten(config)
+        defaults = dotted_items(resolve_config(raw).model_dump(mode="json"))
+    saved = dotted_items(config)
     return [f"{key}={value!r}" for key, value in sorted(saved.items())
             if key in defaults and value != defaults[key] and key.split(".")[0] not in NOT_CARRIED]
 

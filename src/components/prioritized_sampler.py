@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from utils.divergence import DivergenceError
+
 DEFAULT_PRIORITY = 1.0
+
+
+class NonFinitePriorityError(DivergenceError, ValueError):
+    """A NaN or infinite priority: the learner's value predictions diverged, not a caller's mistake
+    (still a `ValueError`, like every other invalid priority)."""
 
 
 class SumTree:
@@ -172,6 +179,10 @@ class PrioritizedSampler:
         values = np.asarray(priorities, dtype=np.float64).reshape(-1)
         if values.shape != (count,):
             raise ValueError(f"expected {count} priorities, got {values.shape}")
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise ValueError("priorities must be finite and positive")
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad = values[~finite]
+            raise NonFinitePriorityError(f"priority={bad[0]} for {len(bad)} of {count} transitions")
+        if np.any(values <= 0):
+            raise ValueError("priorities must be positive")
         return values

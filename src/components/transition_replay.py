@@ -40,6 +40,43 @@ class TransitionBatch:
         return self
 
 
+def windows(data: dict[str, Tensor], lengths: np.ndarray, rows: np.ndarray, starts: np.ndarray, args: Any,
+            ids: np.ndarray, weights: np.ndarray, age: np.ndarray) -> TransitionBatch:
+    """The windows at positions `starts` of episode rows `rows` (of lengths `lengths`) of padded
+    episode fields `data` ([rows, T, ...])."""
+    horizon = args.unroll_steps + args.td_steps
+    max_seq_length = data["obs"].shape[1]
+    rows_t = torch.as_tensor(rows)[:, None]
+    offsets = np.arange(-(args.stacked_observations - 1), horizon + 1)
+    obs_pos = np.clip(starts[:, None] + offsets, -1, lengths[:, None])  # -1: before the episode
+    obs = data["obs"][rows_t, torch.as_tensor(np.maximum(obs_pos, 0))]
+    obs = torch.where(torch.as_tensor(obs_pos >= 0)[..., None, None], obs, torch.zeros_like(obs))
+    step_pos = np.arange(horizon + 1)[None, :] + starts[:, None]
+    avail = data["avail_actions"][rows_t, torch.as_tensor(np.minimum(step_pos, lengths[:, None]))]
+    inside = torch.as_tensor(step_pos[:, :horizon] < lengths[:, None])
+    act_pos = torch.as_tensor(np.minimum(step_pos[:, :horizon], max_seq_length - 1))
+    actions = data["actions"][rows_t, act_pos][..., 0] * inside[..., None]
+    rewards = data["reward"][rows_t, act_pos][..., 0] * inside
+    last_step = torch.as_tensor(np.maximum(lengths - 1, 0))
+    ended_terminal = data["terminated"][torch.as_tensor(rows), last_step, 0].bool()
+    return TransitionBatch(
+        obs=obs.float(), avail_actions=avail, actions=actions.long(), rewards=rewards.float(),
+        steps_left=torch.as_tensor(lengths - starts), truncated=~ended_terminal,
+        weights=torch.as_tensor(weights, dtype=torch.float32), ids=ids, age=torch.as_tensor(age),
+    )
+
+
+def episode_windows(batch: EpisodeBatch, args: Any) -> TransitionBatch:
+    """The window at every step of every episode of `batch` (e.g. held-out test episodes), as the
+    replay would sample them, with weight 1 and no transition ids (-1)."""
+    lengths = (batch["filled"][:, :, 0].sum(1) - 1).clamp(min=1).cpu().numpy()
+    rows = np.repeat(np.arange(batch.batch_size), lengths)
+    starts = np.concatenate([np.arange(n) for n in lengths])
+    data = {k: v.cpu() for k, v in batch.transition_data.items()}
+    return windows(data, lengths[rows], rows, starts, args, ids=np.full(len(rows), -1), weights=np.ones(len(rows)),
+                   age=np.zeros(len(rows), dtype=np.int64))
+
+
 def transition_capacity(args: Any) -> int:
     """Transition ids live at once: every episode slot at the episode limit."""
     return args.buffer_size * args.env_info.episode_limit
@@ -98,28 +135,8 @@ class PrioritizedTransitionReplay(Replay):
         return self._windows(rows, starts, drawn.ids, drawn.weights)
 
     def _windows(self, rows: np.ndarray, starts: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> TransitionBatch:
-        args, data = self.args, self.storage.transition_data
-        horizon = args.unroll_steps + args.td_steps
-        lengths = self.lengths[rows]
-        rows_t = torch.as_tensor(rows)[:, None]
-        offsets = np.arange(-(args.stacked_observations - 1), horizon + 1)
-        obs_pos = np.clip(starts[:, None] + offsets, -1, lengths[:, None])  # -1: before the episode
-        obs = data["obs"][rows_t, torch.as_tensor(np.maximum(obs_pos, 0))]
-        obs = torch.where(torch.as_tensor(obs_pos >= 0)[..., None, None], obs, torch.zeros_like(obs))
-        step_pos = np.arange(horizon + 1)[None, :] + starts[:, None]
-        avail = data["avail_actions"][rows_t, torch.as_tensor(np.minimum(step_pos, lengths[:, None]))]
-        inside = torch.as_tensor(step_pos[:, :horizon] < lengths[:, None])
-        act_pos = torch.as_tensor(np.minimum(step_pos[:, :horizon], self.max_seq_length - 1))
-        actions = data["actions"][rows_t, act_pos][..., 0] * inside[..., None]
-        rewards = data["reward"][rows_t, act_pos][..., 0] * inside
-        last_step = torch.as_tensor(np.maximum(lengths - 1, 0))
-        ended_terminal = data["terminated"][torch.as_tensor(rows), last_step, 0].bool()
-        return TransitionBatch(
-            obs=obs.float(), avail_actions=avail, actions=actions.long(), rewards=rewards.float(),
-            steps_left=torch.as_tensor(lengths - starts), truncated=~ended_terminal,
-            weights=torch.as_tensor(weights, dtype=torch.float32), ids=ids,
-            age=torch.as_tensor(self.sampler.next_id - ids),
-        )
+        return windows(self.storage.transition_data, self.lengths[rows], rows, starts, self.args,
+                       ids=ids, weights=weights, age=self.sampler.next_id - ids)
 
     def update_priorities(self, sample: TransitionBatch, priorities: Tensor) -> None:
         self.sampler.update_priorities(sample.ids, priorities.detach().cpu().double().numpy())

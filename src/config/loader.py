@@ -36,6 +36,34 @@ def available(kind: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
 
 
+def load_yaml_file(path: Path) -> dict:
+    """One config file as a dict; a syntax error is one line naming the file, line and column
+    (yaml's own message spans a dozen lines of context and a traceback)."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}{yaml_position(err)}: invalid yaml: {yaml_problem(err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys to values, got a {type(data).__name__}")
+    return data
+
+
+def yaml_position(err: yaml.YAMLError) -> str:
+    """`:line:column` (1-based, as editors count) of a yaml error, where yaml knows it."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """yaml's reason in one line, with the construct it was reading when there is one."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    return f"{problem} ({context})" if context else problem
+
+
 def read_yaml(kind: str, name: str) -> dict:
     path = CONFIG_DIR / kind / f"{name}.yaml"
     if not path.is_file():
@@ -45,8 +73,7 @@ def read_yaml(kind: str, name: str) -> dict:
             f"unknown {kind[:-1]} config '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
             + f" (available: {', '.join(options)})"
         )
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    data = load_yaml_file(path)
     parent = data.pop("extends", None)
     if parent is not None:  # an ablation file states only what it changes
         if parent == name:
@@ -57,8 +84,7 @@ def read_yaml(kind: str, name: str) -> dict:
 
 def load_layers(alg: str, env: str) -> dict:
     """default < env < alg, as in pymarl (the algorithm's file has the last word before the CLI)."""
-    with open(CONFIG_DIR / "default.yaml") as f:
-        config = yaml.safe_load(f) or {}
+    config = load_yaml_file(CONFIG_DIR / "default.yaml")
     config = recursive_update(config, read_yaml("envs", env))
     return recursive_update(config, read_yaml("algs", alg))
 

@@ -13,6 +13,11 @@ from config.schema import RunConfig
 
 
 class MAZeroConfig(RunConfig):
+    learner: str = "mazero_learner"
+    mac: str = "mazero_mac"
+    buffer: str = "prioritized_transitions"
+    buffer_size: int = Field(default=5000, ge=1, description="episodes the transition replay holds")
+
     # --- model (paper eq. 4, appendix B.1)
     model_type: Literal["factored", "flat"] = Field(
         default="factored", description="flat: one agent over the joint action space (paper Figure 6 ablation)")
@@ -72,6 +77,9 @@ class MAZeroConfig(RunConfig):
         default=400, ge=0, description="updates a cached target's model may be old (reference: targets from a "
         "model 200-400 updates old)")
     reanalyse_workers: int = Field(default=0, ge=0, description="Ray actors that search off the learner's core; 0: in process")
+    reanalyse_lookahead: int = Field(
+        default=0, ge=0, description="batches sampled ahead and reanalysed in one search while the previous "
+        "ones train (targets and priorities up to 2x this many updates stale); 0: each batch searched when it trains")
     reanalyse_ray_address: str | None = Field(
         default=None, description="Ray cluster for the workers (e.g. 'auto' after `ray start --head`); None: a local Ray")
     reanalyse_timeout_s: float = Field(default=600.0, gt=0.0, description="longest wait for a worker before the run stops")
@@ -98,4 +106,7 @@ class MAZeroConfig(RunConfig):
             raise ValueError(f"off_policy_min_td_steps={self.off_policy_min_td_steps} exceeds td_steps={self.td_steps}")
         if self.awpo_normalise and self.awpo_clip is not None:
             raise ValueError("awpo_normalise=True makes the weights a distribution per root; awpo_clip does not apply")
+        if self.reanalyse_workers and not self.reanalyse_lookahead:
+            raise ValueError(f"reanalyse_workers={self.reanalyse_workers} needs reanalyse_lookahead >= 1: without "
+                             "batches shown ahead the learner would wait for every search")
         return self

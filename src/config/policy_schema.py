@@ -1,7 +1,8 @@
 """Typed configs of the baseline learners (QMIX/VDN/IQL and IPPO/MAPPO).
 
-`PolicyConfig` holds what the controller, agent network and action selector read; the learner
-configs add their own keys. Registry-backed names (selector, mixer, critic) are checked against
+`PolicyConfig` holds what the shared controller (`basic_mac`), agent network and action selector
+read; `QConfig` what every Q-learner on an episode replay reads; the learner configs add their
+own keys. Registry-backed names (selector, mixer, critic) are checked against
 their registries, so a typo names the valid options before any work starts.
 """
 from __future__ import annotations
@@ -24,6 +25,10 @@ def _check_registered(value: str, module: str, kind: str) -> str:
 class PolicyConfig(RunConfig):
     """Controller, agent network and exploration keys shared by value-based and policy-gradient baselines."""
 
+    mac: str = "basic_mac"
+    agent: str = Field(default="rnn", description="agent network registry name")
+    obs_last_action: bool = Field(default=True, description="the agent also sees its previous action (one-hot)")
+    test_greedy: bool = Field(default=True, description="a sampling selector acts greedily in test episodes")
     action_selector: str = "epsilon_greedy"
     agent_output_type: Literal["q", "pi_logits"] = Field(default="q", description="Q-values or policy logits")
     mask_before_softmax: bool = Field(default=True, description="give unavailable actions zero probability")
@@ -50,13 +55,12 @@ class PolicyConfig(RunConfig):
         return self
 
 
-class QLearnerConfig(PolicyConfig):
-    """IQL (mixer None), VDN and QMIX; defaults are pymarl's SMAC-paper values."""
+class QConfig(PolicyConfig):
+    """What every Q-learner (QMIX/VDN/IQL, QPLEX, CDS, RODE) reads; defaults are pymarl's SMAC-paper values."""
 
-    learner: str = "q_learner"
+    buffer: str = "episode"
+    buffer_size: int = Field(default=5000, ge=1, description="episodes the replay holds")
     mixer: str | None = Field(default="qmix", description="mixer registry name; None trains independent Q-learners")
-    mixing_embed_dim: int = Field(default=32, ge=1)
-    hypernet_layers: Literal[1, 2] = 2
     hypernet_embed: int = Field(default=64, ge=1)
     double_q: bool = True
     td_lambda: float = Field(default=0.0, ge=0.0, le=1.0, description="0 is the one-step TD target")
@@ -67,10 +71,18 @@ class QLearnerConfig(PolicyConfig):
         return None if value is None else _check_registered(value, "modules.mixers", "mixer")
 
     @model_validator(mode="after")
-    def _check_output(self) -> "QLearnerConfig":
+    def _check_output(self) -> "QConfig":
         if self.agent_output_type != "q":
-            raise ValueError("q_learner needs agent_output_type='q'")
+            raise ValueError(f"{self.learner} needs agent_output_type='q'")
         return self
+
+
+class QLearnerConfig(QConfig):
+    """IQL (mixer None), VDN and QMIX; the QMIX mixer's keys are read with `mixer: qmix`."""
+
+    learner: str = "q_learner"
+    mixing_embed_dim: int = Field(default=32, ge=1)
+    hypernet_layers: Literal[1, 2] = 2
 
 
 class PPOConfig(PolicyConfig):

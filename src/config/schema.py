@@ -1,8 +1,10 @@
-"""Typed run configuration shared by every algorithm.
+"""Typed run configuration shared by every algorithm, and the one place for its defaults.
 
-Each learner subclasses `RunConfig` with its own keys (its `Config` attribute), so the merged
+`RunConfig` holds the keys every algorithm reads (the loop, runners, replays, records); each
+learner subclasses it with the keys it reads itself (its `Config` attribute), so the merged
 yaml + command-line config is validated against exactly the keys that algorithm reads:
-a misspelt key, a wrong type or an impossible value stops the run before any work.
+a misspelt key, a key only another algorithm reads, a wrong type or an impossible value stops
+the run before any work.
 """
 from __future__ import annotations
 
@@ -23,10 +25,9 @@ class RunConfig(StrictModel):
     env: str = Field(description="environment registry name")
     env_args: dict[str, Any] = Field(default_factory=dict, description="validated by the env's own schema")
     runner: str = "parallel"
-    mac: str = "basic_mac"
-    learner: str = "q_learner"
-    buffer: str = "episode"
-    agent: str = "rnn"
+    learner: str = Field(description="learner registry name; its Config sets the default")
+    mac: str = Field(description="controller registry name; the learner's Config sets the default")
+    buffer: str = Field(description="replay registry name; the learner's Config sets the default")
     seed: int | None = Field(default=None, description="set by sacred when not given")
     label: str = Field(default="default", description="free-form tag stored with the run")
 
@@ -37,14 +38,12 @@ class RunConfig(StrictModel):
     updates_per_env_step: float | None = Field(default=None, gt=0, description="if set, overrides updates_per_rollout")
     test_nepisode: int = Field(default=32, ge=1)
     test_interval: int = Field(default=10_000, gt=0)
-    test_greedy: bool = True
     log_interval: int = Field(default=10_000, gt=0)
     runner_log_interval: int = Field(default=10_000, gt=0)
     learner_log_interval: int = Field(default=10_000, gt=0)
 
     # --- replay and optimisation
     batch_size: int = Field(default=32, ge=1, description="episodes (or transitions) per update")
-    buffer_size: int = Field(default=5000, ge=1)
     gamma: float = Field(default=0.99, gt=0.0, le=1.0)
     lr: float = Field(default=5e-4, gt=0.0)
     optimizer: Literal["adam", "rmsprop"] = "adam"
@@ -55,7 +54,6 @@ class RunConfig(StrictModel):
     # --- agent inputs
     hidden_dim: int = Field(default=64, ge=1)
     obs_agent_id: bool = True
-    obs_last_action: bool = True
 
     # --- devices and threads
     use_cuda: bool = False
@@ -67,6 +65,7 @@ class RunConfig(StrictModel):
     use_tensorboard: bool = False
     mongo_url: str | None = None
     mongo_db: str = "mazero"
+    sql_url: str | None = Field(default=None, description="e.g. sqlite:///results/sacred.db adds a sacred SQL observer")
     capture_mode: Literal["fd", "sys", "no"] = "fd"
     progress: bool = True
 

@@ -8,11 +8,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.policy_schema import QLearnerConfig, _check_registered
+from config.policy_schema import QConfig, QLearnerConfig, _check_registered
 
 
-class QPLEXConfig(QLearnerConfig):
-    """wjh720/QPLEX `qplex_sc2.yaml` (mixer `dmaq`)."""
+class QPLEXConfig(QConfig):
+    """wjh720/QPLEX `qplex_sc2.yaml` (mixer `dmaq`, which reads none of the QMIX mixer's keys)."""
 
     learner: str = "qplex_learner"
     mixer: str | None = "dmaq"

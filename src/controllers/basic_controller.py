@@ -7,6 +7,7 @@ unrolls it over whole episodes with `unroll`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -14,14 +15,15 @@ import torch.nn as nn
 
 from components.action_selectors import REGISTRY as selector_REGISTRY
 from components.episode_buffer import EpisodeBatch
+from controllers.base import Controller
 from modules.agents import REGISTRY as agent_REGISTRY
 
 MASKED_LOGIT = -1e10
 
 
-class BasicMAC:
+class BasicMAC(Controller):
     def __init__(self, scheme: dict, groups: dict[str, int], args: Any):
-        self.args = args
+        super().__init__(scheme, groups, args)
         self.n_agents = args.env_info.n_agents
         self.n_actions = args.env_info.n_actions
         self.agent_output_type = args.agent_output_type
@@ -93,21 +95,12 @@ class BasicMAC:
         inputs = torch.cat([p.reshape(bs, self.n_agents, -1).float() for p in parts], dim=-1)
         return inputs.reshape(bs * self.n_agents, -1)
 
-    # ----------------------------------------------------------- hooks
-    def extra_scheme(self) -> dict:
-        """Extra per-step fields this controller wants stored (none for the baselines)."""
-        return {}
-
-    def step_extras(self) -> dict[str, torch.Tensor]:
-        """Per-step values for `extra_scheme` fields, written by the runner after `select_actions`."""
-        return {}
-
     # ------------------------------------------------------- parameters/state
     @property
     def _device(self) -> torch.device:
         return next(self.agent.parameters()).device
 
-    def parameters(self):
+    def parameters(self) -> Iterable[nn.Parameter]:
         return self.agent.parameters()
 
     def load_state(self, other_mac: "BasicMAC") -> None:
@@ -131,6 +124,3 @@ class BasicMAC:
         self.agent.to(device)
         self.hidden_states = None
         return self
-
-    def cuda(self) -> "BasicMAC":
-        return self.to("cuda")

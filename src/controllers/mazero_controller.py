@@ -5,12 +5,14 @@ searches without noise and takes the most visited joint action (random tie-break
 `prior_` test variant acts from each agent's local policy prior alone (paper Table 8)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from config.mazero_schema import MAZeroConfig
+from controllers.base import Controller
 from modules.mazero.build import input_pipeline, model_config, search_config
 from modules.mazero.inputs import frame_window
 from modules.mazero.model import MAZeroModel
@@ -24,9 +26,11 @@ def uniform_over_children(result: SearchResult, generator: torch.Generator) -> T
     return select_action_train(ones, 1.0, generator)
 
 
-class MAZeroMAC:
+class MAZeroMAC(Controller):
+    args: MAZeroConfig
+
     def __init__(self, scheme: dict, groups: dict, args: MAZeroConfig):
-        self.args = args
+        super().__init__(scheme, groups, args)
         self.inputs = input_pipeline(args)
         self.model = MAZeroModel(model_config(args))
         self.search = SampledMCTS(search_config(args, use_noise=True))
@@ -65,25 +69,20 @@ class MAZeroMAC:
     def use_test_variant(self, variant: str) -> None:
         self.test_variant = variant
 
-    # ------------------------------------------------------------ loop hooks and plumbing
-    def init_hidden(self, batch_size: int) -> None:
-        """MAZero acts on stacked frames, not a recurrent state."""
-
-    def extra_scheme(self) -> dict:
-        return {}
-
-    def step_extras(self) -> dict:
-        return {}
-
-    def parameters(self):
+    # ------------------------------------------------------------ parameters/state
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
         return self.model.parameters()
 
-    def cuda(self) -> None:
-        self.device = torch.device("cuda")
-        self.model.cuda()
-        state = self.generator.get_state()
-        self.generator = torch.Generator(device="cuda")
-        self.generator.manual_seed(int(torch.randint(0, 2**31, (1,), generator=torch.Generator().set_state(state))))
+    def to(self, device: str | torch.device) -> "MAZeroMAC":
+        """Moves the model; a move to another device type also moves the search generator there,
+        reseeded from the current one, so a run stays reproducible."""
+        device = torch.device(device)
+        self.model.to(device)
+        if device.type != self.generator.device.type:
+            seed = int(torch.randint(0, 2**31, (1,), generator=self.generator, device=self.generator.device))
+            self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.device = device
+        return self
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "generator": self.generator.get_state()}

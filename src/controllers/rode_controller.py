@@ -168,7 +168,7 @@ class RODEMAC(BasicMAC):
         return self._extras
 
     # ------------------------------------------------------- parameters/state
-    def parameters(self):
+    def parameters(self) -> list[nn.Parameter]:
         return list(self.agent.parameters()) + list(self.roles_net.parameters())
 
     def load_state(self, other_mac: "RODEMAC") -> None:

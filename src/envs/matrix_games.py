@@ -5,7 +5,7 @@ Reward per step is `payoff[a0, a1]` (agent 0 picks the row). Differences from th
   learner can tell every step apart (the reference used the raw `[t, t]`).
 - The tie-order trap is removed: with `shuffle_actions` each agent's action labels are permuted by
   a permutation drawn from `permutation_seed` (default: the env's seed). The permutation is fixed
-  for the env instance, so a learner can learn it, but favouring action index 0 no longer finds
+  for the env instance, so a learner can learn it, but favouring action index 0 does not find
   the optimum. `payoff` is the table in the agents' (permuted) labels.
 - The horizon end is a time-out: terminal by default, `info["episode_limit"]` with `continuing_episode`.
 """
@@ -66,10 +66,6 @@ class MatrixGameEnv(MultiAgentEnv):
         )
         self._t = 0
         self._episodes = 0
-
-    def optimal_joint_actions(self) -> list[tuple[int, int]]:
-        """All joint actions (in this instance's labels) that reach the optimal payoff."""
-        return [tuple(map(int, a)) for a in np.argwhere(self.payoff == self.payoff.max())]
 
     def reset(self, seed: int | None = None) -> None:
         self._t = 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,6 @@ class EnvInfo:
     backend: str  # "smax", "sc2", "matrix", "gymma": which simulator produced the numbers
     noop_action: int | None  # the only action a dead agent may take, if the env has dead agents
     move_actions: tuple[int, ...] | None = None  # the movement actions of SMAC-like envs (RODE's role spaces use them)
-
-    def to_dict(self) -> dict[str, Any]:
-        """pymarl-style dict, for code that builds schemes from `env_info["obs_shape"]`."""
-        return asdict(self)
 
 
 class MultiAgentEnv(ABC):
@@ -65,27 +61,3 @@ class MultiAgentEnv(ABC):
 
     def close(self) -> None:
         """Releases external resources (a StarCraft II process, a render window)."""
-
-    # pymarl-compatible conveniences, derived from the methods above.
-    @property
-    def n_agents(self) -> int:
-        return self.get_env_info().n_agents
-
-    @property
-    def episode_limit(self) -> int:
-        return self.get_env_info().episode_limit
-
-    def get_obs_agent(self, agent_id: int) -> np.ndarray:
-        return self.get_obs()[agent_id]
-
-    def get_obs_size(self) -> int:
-        return self.get_env_info().obs_shape
-
-    def get_state_size(self) -> int:
-        return self.get_env_info().state_shape
-
-    def get_avail_agent_actions(self, agent_id: int) -> np.ndarray:
-        return self.get_avail_actions()[agent_id]
-
-    def get_total_actions(self) -> int:
-        return self.get_env_info().n_actions

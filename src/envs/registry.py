@@ -1,7 +1,6 @@
 """Environment registry: name -> EnvSpec(args model, factories). Heavy imports happen in the factories."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -16,20 +15,12 @@ from envs.vec_env import SerialVecEnv, VecEnv
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """How to validate and build one environment family.
-
-    `label(args)` is a short filesystem-safe task name for result paths (e.g. "3m-smax", "matgame2").
-    """
+    """How to validate and build one environment family."""
 
     name: str
     args_model: type[BaseModel]
     make_vec_env: Callable[[Any, Sequence[int]], VecEnv]
     make_env: Callable[[Any, int], MultiAgentEnv]
-    label: Callable[[Any], str]
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
 # ---- sc2: SMAC maps on StarCraft II or SMAX
@@ -76,12 +67,9 @@ def _gymma_make_vec_env(args: GymmaArgs, seeds: Sequence[int]) -> VecEnv:
 
 
 ENV_REGISTRY: dict[str, EnvSpec] = {
-    "sc2": EnvSpec("sc2", SC2Args, _sc2_make_vec_env, _sc2_make_env,
-                   lambda a: safe_name(f"{a.map_name}-{a.backend}")),
-    "matrix": EnvSpec("matrix", MatrixArgs, _matrix_make_vec_env, _matrix_make_env,
-                      lambda a: safe_name(a.map_name + ("" if a.shuffle_actions else "-unshuffled"))),
-    "gymma": EnvSpec("gymma", GymmaArgs, _gymma_make_vec_env, _gymma_make_env,
-                     lambda a: safe_name(a.key.partition(":")[2])),
+    "sc2": EnvSpec("sc2", SC2Args, _sc2_make_vec_env, _sc2_make_env),
+    "matrix": EnvSpec("matrix", MatrixArgs, _matrix_make_vec_env, _matrix_make_env),
+    "gymma": EnvSpec("gymma", GymmaArgs, _gymma_make_vec_env, _gymma_make_env),
 }
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
+
+from config.schema import RunConfig
 
 
 @dataclass
@@ -21,10 +23,16 @@ class Learner(ABC):
 
     The loop calls `train` with whatever the configured replay's `sample` returns, and
     `state_dict`/`load_state_dict` for exact checkpoints (online and target networks,
-    optimisers, counters). A learner with `lookahead = 1` is also shown each batch one update
-    before it trains on it (`prepare`), to start slow work on it in the background; the loop
-    closes the learner (`close`) when the run ends."""
+    optimisers, counters). A learner with `lookahead = L > 0` is shown the batches it will train
+    on in groups of L, a group before the previous one starts training (`prepare`), to start slow
+    work on them in the background; the loop closes the learner (`close`) when the run ends.
 
+    Each learner names the `Config` schema of the keys it reads and the controllers (`mac`) and
+    replays (`buffer`) it works with; any other combination is refused before a run starts."""
+
+    Config: ClassVar[type[RunConfig]]
+    controllers: ClassVar[tuple[str, ...]] = ()
+    buffers: ClassVar[tuple[str, ...]] = ()
     lookahead: int = 0
 
     @abstractmethod
@@ -39,12 +47,17 @@ class Learner(ABC):
     def load_state_dict(self, state: dict) -> None:
         ...
 
-    def prepare(self, batch: Any) -> None:
-        """The batch that `train` receives next (only called when `lookahead` is 1)."""
+    def prepare(self, batches: list[Any]) -> None:
+        """Batches that `train` receives later, in this order (only called when `lookahead` > 0)."""
+
+    def held_out_stats(self, episodes: list[Any]) -> dict[str, float]:
+        """Diagnostics on the test episodes (EpisodeBatches never stored in the replay), logged
+        with a `test_` prefix after each evaluation."""
+        return {}
 
     def close(self) -> None:
         """Releases processes or other resources the learner started."""
 
-    def extra_scheme(self) -> dict:
-        """Extra per-step fields this algorithm needs stored in episodes (see controllers' step_extras)."""
-        return {}
+    def cuda(self) -> None:
+        """Called once after construction when `use_cuda` is set; a learner that builds its
+        networks on `args.device` has nothing left to move."""

@@ -82,10 +82,6 @@ class BaselineLearner(Learner):
         self.reward_moments = state["reward_moments"].to(self.device)
         self.train_steps = state["train_steps"]
 
-    def cuda(self) -> "BaselineLearner":
-        """pymarl compatibility: the networks already live on `args.device`."""
-        return self
-
 
 def td_stats(loss: torch.Tensor, grad_norm: float, td_error: torch.Tensor, q_taken: torch.Tensor,
              targets: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:

@@ -174,27 +174,6 @@ def awpo_policy_loss(
     return weighted_policy_loss(policy_logits, joint_actions, omega, action_mask, weights, agent_mask)
 
 
-def marginal_policy_targets(
-    joint_actions: Tensor, omega: Tensor, action_mask: Tensor, n_actions: int
-) -> Tensor:
-    """Per-agent marginals of the search policy: m_i(b) = sum_a omega(a) [a_i = b] -> [..., N, A]."""
-    safe_actions = joint_actions.long().clamp(min=0, max=n_actions - 1)
-    one_hot = F.one_hot(safe_actions, n_actions).float()  # [..., M, N, A]
-    slot_weight = torch.where(action_mask.bool(), omega.float(), 0.0)  # [..., M]
-    return (one_hot * slot_weight[..., None, None]).sum(-3)
-
-
-def per_agent_cross_entropy(
-    policy_logits: Tensor, marginals: Tensor, agent_mask: Tensor | None = None
-) -> Tensor:
-    """sum_i CE(marginal_i, pi_i) -> [...]. Equals `bc_policy_loss` when omega sums to 1 over
-    the valid slots (the BC loss decomposes over agents), at O(N*A) instead of O(M*N)."""
-    per_agent = categorical_cross_entropy(policy_logits, marginals)  # [..., N]
-    if agent_mask is not None:
-        per_agent = per_agent * agent_mask.to(per_agent.dtype)
-    return per_agent.sum(-1)
-
-
 # -- targets and priorities -----------------------------------------------------------------
 
 def n_step_value_targets(

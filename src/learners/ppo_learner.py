@@ -40,6 +40,8 @@ def episode_minibatches(n_episodes: int, n_minibatches: int, device: torch.devic
 
 class PPOLearner(BaselineLearner):
     Config = PPOConfig
+    controllers = ("basic_mac",)
+    buffers = ("on_policy",)
 
     def __init__(self, mac: Any, scheme: dict, logger: Any, args: PPOConfig):
         super().__init__(mac, logger, args)

@@ -23,6 +23,8 @@ from modules.mixers import REGISTRY as mixer_REGISTRY
 
 class QLearner(BaselineLearner):
     Config = QLearnerConfig
+    controllers = ("basic_mac",)
+    buffers = ("episode",)
 
     def __init__(self, mac: Any, scheme: dict, logger: Any, args: QLearnerConfig):
         super().__init__(mac, logger, args)

@@ -29,6 +29,7 @@ from modules.mixers import REGISTRY as mixer_REGISTRY
 
 class RODELearner(QLearner):
     Config = RODEConfig
+    controllers = ("rode_mac",)
 
     def __init__(self, mac: Any, scheme: dict, logger: Any, args: RODEConfig):
         super().__init__(mac, scheme, logger, args)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 
 from components.episode_buffer import EpisodeBatch
 from config.schema import RunConfig
+from controllers.base import Controller
 from envs.vec_env import VecEnv
 from runners.episode_stats import EpisodeStats
 from utils.logging import Logger
@@ -22,9 +22,9 @@ def episode_seeds(run_seed: int, stream: int, first_episode: int, count: int) ->
     """Environment seeds of episodes first_episode .. first_episode + count - 1 of one stream.
 
     Hashed from (run seed, stream, episode) with numpy's SeedSequence, so runs with neighbouring
-    seeds draw unrelated scenarios: with seed + episode, as before, run seed 2 replayed run seed
-    1's scenarios one episode later, and every run's fixed test set was nearly the same 32
-    episodes. Values fit in [0, 2**31), which every backend accepts."""
+    seeds draw unrelated scenarios (with seed + episode, run seed 2 would replay run seed 1's
+    scenarios one episode later, and every run's fixed test set would be nearly the same).
+    Values fit in [0, 2**31), which every backend accepts."""
     return [int(np.random.SeedSequence([run_seed, stream, first_episode + i]).generate_state(1)[0] >> 1)
             for i in range(count)]
 
@@ -58,10 +58,17 @@ class ParallelRunner:
         self.test_prefix = "test_"
         self._steps_since_log = 0
         self._time_since_log = time.time()
-        self.mac: Any = None
+        self._mac: Controller | None = None
 
-    def setup(self, scheme: dict, groups: dict, preprocess: dict, mac: Any) -> None:
-        self.scheme, self.groups, self.preprocess, self.mac = scheme, groups, preprocess, mac
+    def setup(self, scheme: dict, groups: dict, preprocess: dict, mac: Controller) -> None:
+        self.scheme, self.groups, self.preprocess, self._mac = scheme, groups, preprocess, mac
+
+    @property
+    def mac(self) -> Controller:
+        """The controller that acts; `setup` hands it over once the scheme is known."""
+        if self._mac is None:
+            raise RuntimeError("runner.setup(...) must be called before the runner collects episodes")
+        return self._mac
 
     def get_env_info(self):
         return self.env_info

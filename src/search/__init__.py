@@ -2,7 +2,7 @@
 
 No dependency on the rest of src/: the model is any object with the SearchModel protocol.
 """
-from .actions import policy_target_marginals, select_action_eval, select_action_train
+from .actions import select_action_eval, select_action_train
 from .config import SearchConfig
 from .mcts import SampledMCTS
 from .model_protocol import ModelOutput, SearchModel
@@ -10,5 +10,5 @@ from .result import SearchResult, SearchTree
 
 __all__ = [
     "ModelOutput", "SampledMCTS", "SearchConfig", "SearchModel", "SearchResult", "SearchTree",
-    "policy_target_marginals", "select_action_eval", "select_action_train",
+    "select_action_eval", "select_action_train",
 ]

@@ -31,14 +31,3 @@ def select_action_eval(result: SearchResult, generator: torch.Generator) -> Tens
     score = torch.where(result.valid, score, torch.full_like(score, float("-inf")))
     return _pick(result, score.argmax(-1))
 
-
-def policy_target_marginals(result: SearchResult, n_actions: int) -> Tensor:
-    """Per-agent marginals of omega = N(a)/N_sim [B, N, A].
-
-    BC over joint actions factorises: -sum_a omega(a) sum_i log pi_i(a_i) = sum_i CE(marginal_i, pi_i).
-    """
-    omega = result.search_policy * result.valid                                  # [B, K]
-    batch, k, n_agents = result.joint_actions.shape
-    target = torch.zeros(batch, n_agents, n_actions, device=omega.device, dtype=omega.dtype)
-    index = result.joint_actions.transpose(1, 2)                                   # [B, N, K]
-    return target.scatter_add_(2, index, omega.unsqueeze(1).expand(batch, n_agents, k))

@@ -64,8 +64,11 @@ class _GraphCache:
 
 
 class SampledMCTS:
-    """The search engine. ``search`` is the only entry point; it holds no state between calls
-    except the CUDA-graph cache (``use_cuda_graph=True``), keyed by shapes and model identity.
+    """The search engine. ``search`` is the only entry point. Between calls the engine keeps only
+    caches: the captured CUDA graphs (``use_cuda_graph=True``), keyed by shapes and model identity,
+    and the compiled tree steps (``compile_tree=True``). During a call it keeps the root latent's
+    dtype and the caller's thread count on ``self``, so one engine runs one search at a time (give
+    each thread its own engine); no result depends on an earlier call.
 
     A captured graph reads the model's weight tensors by address: update weights in place
     (``load_state_dict``, optimiser steps) and the graph sees them; a new model object gets its own
@@ -99,6 +102,7 @@ class SampledMCTS:
         identical searches.
         """
         cfg = self.config
+        self._caller_threads = torch.get_num_threads()  # before any model call switches it
         legal = avail_actions.to(torch.bool)
         legal = legal | ~legal.any(-1, keepdim=True)     # no action available (padding): search all
         with torch.no_grad():
@@ -216,8 +220,8 @@ class SampledMCTS:
 
     @contextlib.contextmanager
     def _tree_threads(self) -> Iterator[None]:
-        """Small tree tensors run best single-threaded on a shared CPU; restored afterwards."""
-        self._caller_threads = torch.get_num_threads()
+        """Small tree tensors run best single-threaded on a shared CPU; the caller's count is
+        restored afterwards."""
         if self.config.tree_threads is None:
             yield
             return

@@ -107,6 +107,22 @@ def load_readable_checkpoint(
     raise CheckpointError("no readable checkpoint under '{}':\n  {}".format(checkpoint_path, "\n  ".join(failures)))
 
 
+def saved_config(checkpoint_path: str | Path, load_step: int = 0) -> tuple[Path, dict[str, Any]] | None:
+    """The config stored in the checkpoint a resume would load (the newest readable one with
+    `load_step=0`), read before the run is configured; None if no readable checkpoint holds one.
+
+    Tensors are memory-mapped, not read, so a checkpoint with a large replay costs little here."""
+    for path in checkpoint_candidates(checkpoint_path, load_step):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except Exception:  # unreadable: the restore names it and falls back
+            continue
+        config = state.get("config") if isinstance(state, dict) else None
+        if isinstance(config, dict):
+            return path, config
+    return None
+
+
 def config_value(config: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         config = config.get(part) if isinstance(config, dict) else None

@@ -10,7 +10,17 @@ WATCHED_STATS = ("loss", "grad_norm", "pg_loss", "critic_loss")  # where present
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss, gradient norm or weight; nothing after it is worth saving."""
+    """Training produced a non-finite loss, gradient norm, priority or weight; nothing after it is
+    worth saving. Code that does not know the env step (a replay) leaves `t_env` to the loop."""
+
+    def __init__(self, what: str, t_env: int | None = None) -> None:
+        super().__init__(what, t_env)
+        self.what = what
+        self.t_env = t_env
+
+    def __str__(self) -> str:
+        where = f" at t_env={self.t_env}" if self.t_env is not None else ""
+        return f"training diverged: {self.what}{where}"
 
 
 def check_finite_stats(stats: dict[str, Any], t_env: int) -> None:
@@ -18,7 +28,7 @@ def check_finite_stats(stats: dict[str, Any], t_env: int) -> None:
     for key in WATCHED_STATS:
         value = stats.get(key)
         if value is not None and not math.isfinite(float(value)):
-            raise DivergenceError(f"training diverged: {key}={float(value)} at t_env={t_env}")
+            raise DivergenceError(f"{key}={float(value)}", t_env)
 
 
 def float_tensors(state: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -39,4 +49,4 @@ def check_finite_state(state: Any, t_env: int) -> None:
     while the loss it reported was still finite)."""
     for name, tensor in float_tensors(state):
         if not bool(torch.isfinite(tensor).all()):
-            raise DivergenceError(f"training diverged: non-finite values in learner state '{name}' at t_env={t_env}")
+            raise DivergenceError(f"non-finite values in learner state '{name}'", t_env)

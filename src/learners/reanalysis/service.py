@@ -60,6 +60,7 @@ class Ticket:
     needed: int = 0                      # positions that need a target (inside their episodes)
     wait_s: float = 0.0
     targets: PolicyTargets | None = None
+    reported: bool = False               # its stats were counted (by the first batch that resolved it)
 
 
 class Reanalysis:
@@ -130,8 +131,12 @@ class Reanalysis:
             ticket.handles = pool.submit(requests)
 
     def resolve(self, ticket: Ticket) -> PolicyTargets:
-        """Waits for the ticket's searches (if any are still running) and returns its P targets."""
+        """Waits for the ticket's searches (if any are still running) and returns its P targets;
+        a ticket shared by several batches is counted in the stats once."""
         self._finish(ticket)
+        if ticket.reported:
+            return ticket.targets
+        ticket.reported = True
         searched = float(len(ticket.keys) if ticket.keys is not None else ticket.positions)
         self.last = {"hit_rate": len(ticket.cached_index) / max(ticket.needed, 1), "searched": searched,
                      "wait_s": ticket.wait_s}

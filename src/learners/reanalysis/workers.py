@@ -66,6 +66,8 @@ def init_ray(address: str | None, n_workers: int) -> bool:
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
            "JAX_PLATFORMS": "cpu"}
     local = {} if address else {"num_cpus": max(os.cpu_count() or 1, n_workers + 1)}
+    if not address:  # Ray nices its workers (15) below the learner: beside another run they would starve
+        os.environ.setdefault("RAY_worker_niceness", "0")
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env}, **local)
     if threading.current_thread() is threading.main_thread():

@@ -1,0 +1,44 @@
+"""tools.study: checkpoints to the nearest step, mean and Student-t interval over seeds."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tools.study import cells, load_evaluations, markdown_table
+
+
+def write(folder, name, rows):
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "eval" / name, index=False)
+
+
+def test_cells_are_seed_means_with_t_intervals_at_the_nearest_checkpoint(tmp_path):
+    wins = {1: 0.50, 2: 0.60, 3: 0.85}
+    for seed, win in wins.items():
+        write(tmp_path, f"qmix_tuned_3m_seed{seed}.csv", [
+            {"step": 25_007, "episodes": 1024, "test_battle_won_mean": win},
+            {"step": 37_600, "episodes": 1024, "test_battle_won_mean": 0.0},    # no requested step near it
+            {"step": 51_500, "episodes": 1024, "test_battle_won_mean": win / 2},
+        ])
+    write(tmp_path, "mazero_3m_seed1.csv", [
+        {"step": 26_000, "episodes": 1024, "test_battle_won_mean": 0.7, "test_prior_battle_won_mean": 0.6}])
+    evaluations = load_evaluations(tmp_path)
+    summary = cells(evaluations, [25_000, 50_000])
+    q25 = summary[(summary.alg == "qmix_tuned") & (summary.step == 25_000)].iloc[0]
+    values = np.array(list(wins.values()))
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert q25.n == 3 and q25["mean"] == pytest.approx(values.mean())
+    assert (q25.low, q25.high) == pytest.approx((values.mean() - half, values.mean() + half))
+    q50 = summary[(summary.alg == "qmix_tuned") & (summary.step == 50_000)].iloc[0]
+    assert q50["mean"] == pytest.approx(values.mean() / 2)
+    prior = summary[summary.alg == "mazero (prior)"].iloc[0]
+    assert prior["mean"] == pytest.approx(0.6) and prior.n == 1
+    table = markdown_table(summary, [25_000, 50_000], ["mazero", "mazero (prior)", "qmix_tuned"])
+    assert "| `mazero` | 0.700 (n=1) | - |" in table
+    assert f"{values.mean():.3f} [{values.mean() - half:.2f}, {values.mean() + half:.2f}] (n=3)" in table
+
+
+def test_a_badly_named_file_is_refused(tmp_path):
+    write(tmp_path, "results.csv", [{"step": 1, "episodes": 1, "test_battle_won_mean": 0.0}])
+    with pytest.raises(ValueError, match="seed<N>"):
+        load_evaluations(tmp_path)

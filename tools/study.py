@@ -1,0 +1,122 @@
+"""The sample-efficiency study's table and figure, from the committed 1,024-episode evaluations.
+
+    python -m tools.study docs/runs/smax_study/3m --steps 25000 50000 100000 \
+        --figure docs/figures/smax_study_3m
+
+Reads `<folder>/eval/<alg>_<map>_seed<N>.csv` (written by `tools.evaluate_checkpoints` through
+`experiments/smax_study.sh`). Each checkpoint is assigned to the nearest requested step (a run
+saves when its step first passes a multiple of the interval, e.g. 25,007 or 26,247 for 25,000)
+when it lies within 10% of it. A cell is the mean over seeds and its 95% Student-t interval;
+MAZero's prior-only evaluation (`test_prior_battle_won_mean`) gets its own row."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tools.plots import colour, save, t_interval  # noqa: E402
+
+FILE = re.compile(r"(?P<alg>.+)_(?P<map>[^_]+)_seed(?P<seed>\d+)\.csv$")
+METRIC = "test_battle_won_mean"
+PRIOR_METRIC = "test_prior_battle_won_mean"
+TOLERANCE = 0.1  # a checkpoint counts for a step within 10% of it
+
+
+def load_evaluations(folder: Path) -> pd.DataFrame:
+    """One row per (alg, seed, checkpoint): the win rate, and for MAZero a `<alg> (prior)` row."""
+    rows = []
+    for path in sorted((folder / "eval").glob("*.csv")):
+        match = FILE.match(path.name)
+        if match is None:
+            raise ValueError(f"{path}: expected <alg>_<map>_seed<N>.csv")
+        table = pd.read_csv(path)
+        for _, r in table.iterrows():
+            base = {"map": match["map"], "seed": int(match["seed"]), "step": int(r["step"]), "episodes": int(r["episodes"])}
+            rows.append({**base, "alg": match["alg"], "win_rate": float(r[METRIC])})
+            if PRIOR_METRIC in table.columns and not pd.isna(r[PRIOR_METRIC]):
+                rows.append({**base, "alg": f"{match['alg']} (prior)", "win_rate": float(r[PRIOR_METRIC])})
+    return pd.DataFrame(rows, columns=["alg", "map", "seed", "step", "episodes", "win_rate"])
+
+
+def nearest_step(step: int, targets: list[int]) -> int | None:
+    target = min(targets, key=lambda t: abs(t - step))
+    return target if abs(step - target) <= TOLERANCE * target else None
+
+
+def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
+    """(alg, step) -> n seeds, mean, 95% interval; the checkpoint nearest each step per seed."""
+    table = evaluations.assign(target=[nearest_step(s, steps) for s in evaluations["step"]]).dropna(subset=["target"])
+    table["distance"] = (table["step"] - table["target"]).abs()
+    table = table.sort_values("distance").drop_duplicates(["alg", "seed", "target"])
+    out = []
+    for (alg, target), group in table.groupby(["alg", "target"]):
+        values = group.sort_values("seed")["win_rate"].to_numpy()
+        mean, low, high = t_interval(values)
+        out.append({"alg": alg, "step": int(target), "n": len(values), "mean": float(mean), "low": float(low),
+                    "high": float(high), "seeds": " ".join(f"{v:.3f}" for v in values)})
+    return pd.DataFrame(out)
+
+
+def markdown_table(summary: pd.DataFrame, steps: list[int], order: list[str] | None = None) -> str:
+    algs = order or sorted(summary["alg"].unique())
+    header = "| algorithm | " + " | ".join(f"{s // 1000}k" for s in steps) + " |"
+    lines = [header, "|---|" + "---|" * len(steps)]
+    for alg in algs:
+        row = []
+        for step in steps:
+            cell = summary[(summary["alg"] == alg) & (summary["step"] == step)]
+            if cell.empty:
+                row.append("-")
+                continue
+            c = cell.iloc[0]
+            interval = f" [{c['low']:.2f}, {c['high']:.2f}]" if c["n"] > 1 else ""
+            row.append(f"{c['mean']:.3f}{interval} (n={c['n']})")
+        lines.append(f"| `{alg}` | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def figure(summary: pd.DataFrame, title: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for alg, group in summary.groupby("alg"):
+        group = group.sort_values("step")
+        style = "--" if alg.endswith("(prior)") else "-"
+        name = alg.replace(" (prior)", "")
+        ax.plot(group["step"] / 1000, group["mean"], style, marker="o", color=colour(name), label=f"{alg} (n={group['n'].max()})")
+        ax.fill_between(group["step"] / 1000, group["low"], group["high"], color=colour(name), alpha=0.15)
+    ax.set_xlabel("env steps (thousands)")
+    ax.set_ylabel("test win rate (1,024 episodes)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="the study's folder for one map (holding eval/)")
+    parser.add_argument("--steps", type=int, nargs="+", required=True)
+    parser.add_argument("--order", nargs="*", help="algorithms in table order (default: alphabetical)")
+    parser.add_argument("--figure", type=Path, help="path stem of the figure (.png and .pdf)")
+    args = parser.parse_args(argv)
+    evaluations = load_evaluations(args.folder)
+    if evaluations.empty:
+        raise SystemExit(f"no evaluations under {args.folder / 'eval'}")
+    summary = cells(evaluations, args.steps)
+    print(markdown_table(summary, args.steps, args.order))
+    if args.figure:
+        maps = ", ".join(sorted(evaluations["map"].unique()))
+        for path in save(figure(summary, f"SMAX {maps}: win rate per env step"), args.figure):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
