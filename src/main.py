@@ -95,7 +95,7 @@ def main(argv: list[str]) -> None:
     from utils.logging import Logger, get_console_logger
 
     SETTINGS["CAPTURE_MODE"] = args.capture_mode
-    console = get_console_logger()
+    console = get_console_logger(args.name)  # log lines name the algorithm that runs
     ex = Experiment(f"{args.name}", save_git_info=False)
     ex.logger = console
     ex.captured_out_filter = apply_backspaces_and_linefeeds

@@ -55,3 +55,20 @@ def test_step_selection_and_extra_overrides(run_dir, tmp_path):
         ec.main([str(run_dir), "--episodes", "0"])
     with pytest.raises(RuntimeError, match="evaluation failed"):  # a misspelt key fails in the framework
         ec.evaluate_run(run_dir, [last], 2, 0, tmp_path / "bad", ["no_such_key=1"])
+
+
+def test_a_matrix_game_is_evaluated_with_the_relabelling_it_was_trained_on(run_dir):
+    """The relabelling comes from the run's seed; an evaluation under `--seed 0` pins the trained one."""
+    from envs.args import MatrixArgs
+    from envs.registry import ENV_REGISTRY
+    from runners.parallel_runner import TRAIN_STREAM, episode_seeds
+
+    config = ec.saved_config(run_dir, ec.checkpoint_steps(run_dir)[-1])
+    (pin,) = ec.seed_derived_overrides(config)
+    make = ENV_REGISTRY["matrix"].make_vec_env
+    trained = make(MatrixArgs(map_name="matgame4"), episode_seeds(config["seed"], TRAIN_STREAM, 0, 4))
+    evaluated = make(MatrixArgs(map_name="matgame4", permutation_seed=int(pin.split("=")[1])),
+                     episode_seeds(0, TRAIN_STREAM, 0, 4))
+    unpinned = make(MatrixArgs(map_name="matgame4"), episode_seeds(0, TRAIN_STREAM, 0, 4))  # what --seed 0 alone gives
+    assert (trained.envs[0].permutations == evaluated.envs[0].permutations).all()
+    assert not (trained.envs[0].permutations == unpinned.envs[0].permutations).all()

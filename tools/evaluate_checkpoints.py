@@ -13,7 +13,9 @@ Each checkpoint is evaluated by the framework itself, in a subprocess:
 load_step=<step> evaluate=True test_nepisode=<episodes> seed=<seed> save_model=False <run's keys>`,
 where the algorithm, env and map come from the checkpoint's own config, as does every key the run
 changed from its yaml files (a run trained with `hidden_dim=128` or a diagnostic switch is
-evaluated as trained), and anything after `--` is appended as further overrides. Every `test_*`
+evaluated as trained), as does what the run derived from its seed (a matrix game's action
+relabelling, so another `--seed` plays the trained game), and anything after `--` is appended as
+further overrides. Every `test_*`
 metric of each evaluation is read back from the sacred record it writes (under `--results-dir`, a temporary directory by default), so MAZero's prior-only
 evaluation comes along. The test episodes are the `--seed` run's fixed test stream
 (`runners.parallel_runner.episode_seeds`), so one `--seed` for every checkpoint and every algorithm
@@ -38,6 +40,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from config.loader import load_layers, recursive_update  # noqa: E402
 from config.resolve import dotted_items, resolve_config  # noqa: E402
+from runners.parallel_runner import TRAIN_STREAM, episode_seeds  # noqa: E402
 from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint  # noqa: E402
 
 
@@ -68,6 +71,17 @@ def trained_overrides(config: dict) -> list[str]:
     saved = dotted_items(config)
     return [f"{key}={value!r}" for key, value in sorted(saved.items())
             if key in defaults and value != defaults[key] and key.split(".")[0] not in NOT_CARRIED]
+
+
+def seed_derived_overrides(config: dict) -> list[str]:
+    """Environment settings a run derives from its own seed, pinned to the trained run's values, so
+    an evaluation under another `--seed` plays the same game: a matrix game's action relabelling
+    (`permutation_seed` None: drawn from the run's first training-episode seed)."""
+    env_args = config.get("env_args") or {}
+    if "permutation_seed" in env_args and env_args["permutation_seed"] is None:
+        first = episode_seeds(int(config["seed"]), TRAIN_STREAM, 0, 1)[0]
+        return [f"env_args.permutation_seed={first}"]
+    return []
 
 
 def evaluation_command(alg: str, env: str, map_name: str, run_dir: Path, step: int, episodes: int, seed: int,
@@ -106,7 +120,7 @@ def evaluate_run(run_dir: Path, steps: list[int], episodes: int, seed: int, resu
                  overrides: list[str]) -> pd.DataFrame:
     config = saved_config(run_dir, steps[-1])
     alg, env, map_name = run_identity(config)
-    carried = trained_overrides(config)
+    carried = trained_overrides(config) + seed_derived_overrides(config)
     print(f"{alg} on {env} {map_name}, the run's own settings: {' '.join(carried) or '(yaml defaults)'}", flush=True)
     rows = []
     for step in steps:
