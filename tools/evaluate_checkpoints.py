@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO / "src"))
 from config.loader import load_layers, recursive_update  # noqa: E402
 from config.resolve import dotted_items, resolve_config  # noqa: E402
 from runners.parallel_runner import TRAIN_STREAM, episode_seeds  # noqa: E402
-from utils.checkpoint import CHECKPOINT_FILE, checkpoint_steps, load_checkpoint  # noqa: E402
+from utils.checkpoint import checkpoint_steps  # noqa: E402
+from utils.checkpoint import saved_config as checkpoint_saved_config  # noqa: E402
 
 
 # Keys an evaluation sets itself, or that describe the machine rather than the trained agent.
@@ -50,7 +51,11 @@ NOT_CARRIED = {"seed", "checkpoint_path", "load_step", "evaluate", "test_nepisod
 
 
 def saved_config(run_dir: Path, step: int) -> dict:
-    return load_checkpoint(run_dir / str(step) / CHECKPOINT_FILE)["config"]
+    """The config saved with the checkpoint at `step` (memory-mapped: a replay inside is not read)."""
+    found = checkpoint_saved_config(run_dir, step)
+    if found is None:
+        raise ValueError(f"the checkpoint at step {step} under '{run_dir}' holds no readable config")
+    return found[1]
 
 
 def run_identity(config: dict) -> tuple[str, str, str]:
