@@ -1,5 +1,6 @@
 """Contracts the code keeps, not only the docs: what the loop may call on a controller and a
 learner, which keys an algorithm reads, and which controller and replay a learner works with."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,34 @@ def test_a_key_the_algorithm_does_not_read_is_rejected_naming_key_and_algorithm(
     learner = load_layers(alg, "matrix")["learner"]
     with pytest.raises(ConfigError, match=f"config key '{key}' is not read by '{alg}' \\(learner '{learner}'\\)"):
         resolved(alg, **{key: value})
+
+
+@pytest.mark.parametrize("alg", ["mappo", "ippo", "mappo_smax"])
+def test_ppo_refuses_a_batch_size_it_would_not_read(alg):
+    with pytest.raises(ConfigError, match="does not read batch_size=64"):
+        resolved(alg, batch_size=64)
+    args = resolved(alg, batch_size_run=16, batch_size=16)  # the rollout's size, stated twice, is accepted
+    assert args.batch_size_run == 16
+
+
+@pytest.mark.parametrize("alg, overrides, key, switch", [
+    ("mazero", {"policy_loss": "bc", "awpo_alpha": 2.0}, "awpo_alpha=2.0", "policy_loss=awpo"),
+    ("mazero_matrix", {"reanalyse_cache": False, "reanalyse_max_age": 50}, "reanalyse_max_age=50", "reanalyse_cache=True"),
+    ("mazero_matrix", {"reanalyse_workers": 0, "reanalyse_ray_address": "auto"}, "reanalyse_ray_address='auto'",
+     "reanalyse_workers >= 1"),
+    ("mazero", {"off_policy_age_steps": 50}, "off_policy_age_steps=50", "off_policy_correction=True"),
+    ("vdn", {"mixing_embed_dim": 16}, "mixing_embed_dim=16", "mixer=qmix"),
+    ("qmix", {"target_update_tau": 0.5}, "target_update_tau=0.5", "target_update=soft"),
+    ("mappo", {"return_estimator": "nstep", "gae_lambda": 0.9}, "gae_lambda=0.9", "return_estimator=gae"),
+])
+def test_a_key_its_switch_leaves_unread_is_refused(alg, overrides, key, switch):
+    with pytest.raises(ConfigError, match=f"{re.escape(key)} would be ignored: read only with {re.escape(switch)}"):
+        resolved(alg, **overrides)
+
+
+def test_a_switched_off_key_at_its_default_is_accepted():
+    args = resolved("mazero", policy_loss="bc", awpo_alpha=3.0)
+    assert args.policy_loss == "bc"
 
 
 def test_mazero_reads_the_optimizer_key():

@@ -49,10 +49,13 @@ def make_learner(kind: str, seed: int = 0, **overrides):
     torch.manual_seed(seed)
     common = dict(env="matrix", seed=seed, hidden_dim=8, batch_size=3, **overrides)
     if kind in ("vdn", "qmix", "iql"):
-        cfg = QLearnerConfig(name=kind, mixer=None if kind == "iql" else kind, mixing_embed_dim=4,
-                             hypernet_embed=8, **{"target_update_interval": 2, **common})
+        mixer_keys = {"mixing_embed_dim": 4} if kind == "qmix" else {}
+        hard_copies = {} if overrides.get("target_update") == "soft" else {"target_update_interval": 2}
+        cfg = QLearnerConfig(name=kind, mixer=None if kind == "iql" else kind, hypernet_embed=8,
+                             **mixer_keys, **hard_copies, **common)
     else:
         critic = "cv_critic" if kind == "mappo" else "ac_critic"
+        common = {**common, "batch_size_run": common["batch_size"]}  # PPO trains on each rollout
         cfg = PPOConfig(name=kind, critic_hidden_dim=8, **{"critic_type": critic, "epochs": 2, **common})
     cfg.env_info = INFO
     mac = mac_REGISTRY[cfg.mac](SCHEME, GROUPS, cfg)

@@ -140,3 +140,23 @@ def test_learner_update_trains_lags_the_target_and_round_trips(overrides):
     torch.manual_seed(1)
     b = clone.train(probe, 100, 3).stats["loss"]
     assert a == pytest.approx(b, rel=1e-6)
+
+
+@pytest.mark.parametrize("policy_loss", ["awpo", "bc"])
+def test_learner_reports_how_much_the_clip_shrank_the_update(policy_loss):
+    """`grad_clip_scale` = min(1, clip / |g|); `awpo_weight_max` is eq. 14's largest weight (AWPO only)."""
+    torch.manual_seed(0)
+    batch, scheme, groups, preprocess = episode_batch([6, 9, 12])
+    for clip, binds in ((1e-4, True), (1e6, False)):
+        args = config(policy_loss=policy_loss, grad_norm_clip=clip)
+        learner = MAZeroLearner(MAZeroMAC(scheme, groups, args), scheme, Logger(get_console_logger("test")), args)
+        replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
+        replay.insert_episode_batch(batch)
+        stats = learner.train(replay.sample(args.batch_size), 100, 3).stats
+        expected = clip / stats["grad_norm"] if binds else 1.0
+        assert stats["grad_clip_scale"] == pytest.approx(expected, rel=1e-6)
+        assert (stats["grad_clip_scale"] < 1.0) == binds
+        if policy_loss == "awpo":
+            assert 0.0 < stats["awpo_weight_max"] < float("inf")
+        else:
+            assert "awpo_weight_max" not in stats

@@ -2,6 +2,7 @@
 
     python -m tools.study docs/runs/smax_study/3m --steps 25000 50000 100000 \
         --figure docs/figures/smax_study_3m
+    python -m tools.study docs/runs/smax_study/3m docs/runs/smax_sweep/3m --steps 25000 50000 --order ...
 
 Reads `<folder>/eval/<alg>_<map>_seed<N>.csv` (written by `tools.evaluate_checkpoints` through
 `experiments/smax_study.sh`). Each checkpoint is assigned to the nearest requested step (a run
@@ -102,14 +103,15 @@ def figure(summary: pd.DataFrame, title: str) -> plt.Figure:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path, help="the study's folder for one map (holding eval/)")
+    parser.add_argument("folders", type=Path, nargs="+",
+                        help="folders holding eval/ (one map; several combine, e.g. a sweep's with the study's)")
     parser.add_argument("--steps", type=int, nargs="+", required=True)
     parser.add_argument("--order", nargs="*", help="algorithms in table order (default: alphabetical)")
     parser.add_argument("--figure", type=Path, help="path stem of the figure (.png and .pdf)")
     args = parser.parse_args(argv)
-    evaluations = load_evaluations(args.folder)
+    evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
     if evaluations.empty:
-        raise SystemExit(f"no evaluations under {args.folder / 'eval'}")
+        raise SystemExit(f"no evaluations under {', '.join(str(f / 'eval') for f in args.folders)}")
     summary = cells(evaluations, args.steps)
     print(markdown_table(summary, args.steps, args.order))
     if args.figure:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from config.schema import RunConfig
+from config.schema import RunConfig, refuse_inert
 
 
 class MAZeroConfig(RunConfig):
@@ -106,6 +106,13 @@ class MAZeroConfig(RunConfig):
             raise ValueError(f"off_policy_min_td_steps={self.off_policy_min_td_steps} exceeds td_steps={self.td_steps}")
         if self.awpo_normalise and self.awpo_clip is not None:
             raise ValueError("awpo_normalise=True makes the weights a distribution per root; awpo_clip does not apply")
+        refuse_inert(self, ("awpo_alpha", "awpo_standardise", "awpo_clip", "awpo_normalise"), self.policy_loss == "awpo",
+                     "policy_loss=awpo")
+        refuse_inert(self, ("reanalyse_max_age",), self.reanalyse_cache, "reanalyse_cache=True")
+        refuse_inert(self, ("reanalyse_ray_address", "reanalyse_timeout_s"), self.reanalyse_workers > 0,
+                     "reanalyse_workers >= 1")
+        refuse_inert(self, ("off_policy_age_steps", "off_policy_min_td_steps"), self.off_policy_correction,
+                     "off_policy_correction=True")
         if self.reanalyse_workers and not self.reanalyse_lookahead:
             raise ValueError(f"reanalyse_workers={self.reanalyse_workers} needs reanalyse_lookahead >= 1: without "
                              "batches shown ahead the learner would wait for every search")

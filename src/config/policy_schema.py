@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.loader import check_registered
-from config.schema import RunConfig
+from config.schema import RunConfig, refuse_inert
 
 
 def _check_registered(value: str, module: str, kind: str) -> str:
@@ -52,6 +52,8 @@ class PolicyConfig(RunConfig):
     def _check_epsilon(self) -> "PolicyConfig":
         if self.epsilon_finish > self.epsilon_start:
             raise ValueError("epsilon_finish must not exceed epsilon_start (the schedule decays)")
+        refuse_inert(self, ("target_update_interval",), self.target_update == "hard", "target_update=hard")
+        refuse_inert(self, ("target_update_tau",), self.target_update == "soft", "target_update=soft")
         return self
 
 
@@ -83,6 +85,11 @@ class QLearnerConfig(QConfig):
     learner: str = "q_learner"
     mixing_embed_dim: int = Field(default=32, ge=1)
     hypernet_layers: Literal[1, 2] = 2
+
+    @model_validator(mode="after")
+    def _check_qmix_keys(self) -> "QLearnerConfig":
+        refuse_inert(self, ("mixing_embed_dim", "hypernet_layers"), self.mixer == "qmix", "mixer=qmix")
+        return self
 
 
 class PPOConfig(PolicyConfig):
@@ -121,6 +128,11 @@ class PPOConfig(PolicyConfig):
             raise ValueError("ppo_learner needs agent_output_type='pi_logits'")
         if self.action_selector == "epsilon_greedy":
             raise ValueError("ppo_learner samples its policy: use action_selector 'soft_policies' or 'multinomial'")
+        refuse_inert(self, ("gae_lambda",), self.return_estimator == "gae", "return_estimator=gae")
+        refuse_inert(self, ("q_nstep",), self.return_estimator == "nstep", "return_estimator=nstep")
+        if "batch_size" in self.model_fields_set and self.batch_size != self.batch_size_run:
+            raise ValueError(f"ppo_learner updates on each rollout of batch_size_run={self.batch_size_run} episodes and "
+                             f"does not read batch_size={self.batch_size}: set batch_size_run (and num_minibatches)")
         if self.num_minibatches > self.batch_size_run:
             raise ValueError(f"num_minibatches={self.num_minibatches} exceeds the batch_size_run={self.batch_size_run} "
                              "episodes of a rollout")

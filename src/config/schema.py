@@ -19,6 +19,17 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+def refuse_inert(config: BaseModel, keys: tuple[str, ...], read: bool, when: str) -> None:
+    """Refuses keys set away from their default while the switch that reads them is off: they would be
+    silently ignored (`awpo_alpha` with `policy_loss=bc`). A default value is harmless and passes."""
+    if read:
+        return
+    fields = type(config).model_fields
+    inert = [f"{key}={getattr(config, key)!r}" for key in keys if getattr(config, key) != fields[key].default]
+    if inert:
+        raise ValueError(f"{', '.join(inert)} would be ignored: read only with {when}")
+
+
 class RunConfig(StrictModel):
     # --- what runs
     name: str = Field(description="algorithm name, used in result paths")

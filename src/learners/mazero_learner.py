@@ -24,6 +24,7 @@ from learners.base import Learner, TrainOutput
 from learners.mazero_diagnostics import prior_entropy, search_policy_entropy
 from learners.mazero_losses import (
     awpo_policy_loss,
+    awpo_weights,
     bc_policy_loss,
     categorical_cross_entropy,
     n_step_value_targets,
@@ -163,8 +164,14 @@ class MAZeroLearner(Learner):
             "search_policy_entropy": search_policy_entropy(omega, child_mask)[inside].mean().item(),
             "prior_entropy": prior_entropy(policy_logits[:, 0].detach(), avail[:, 0])[mask[:, 0]].mean().item(),
             "search_value_gain": (targets.root_value - targets.root_pred_value).view(B, K + 1)[inside].mean().item(),
+            # how much the joint clip shrank this update: with eq. 14's unnormalised weights a large
+            # advantage can make the policy term dominate the norm and starve the model's losses
+            "grad_clip_scale": min(1.0, args.grad_norm_clip / max(float(grad_norm), 1e-12)),
             **self.reanalysis.stats(),
         }
+        if args.policy_loss == "awpo":
+            weights = awpo_weights(advantages, child_mask, args.awpo_alpha, args.awpo_standardise, args.awpo_clip)
+            stats["awpo_weight_max"] = weights.max().item()  # eq. 14's exp(A/alpha), before any normalisation
         return TrainOutput(stats=stats, priorities=value_priorities(value_0, value_targets[:, 0]))
 
     # ------------------------------------------------------------ shared steps

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The matrix-game experiments of docs/results.md ("Matrix games"), one after another, each into its own
+# results dir under <results_root> (default results/matrix):
+#
+#   experiments/matrix_games.sh [<results_root>] [<experiment>...]
+#
+# experiments: value_factorisation (QMIX, VDN 20k steps; MAZero with the matrix override set 2k steps;
+# 4 games x seeds 1-3), ablations (MAZero variants on matgame2), reanalysis (mazero_matrix with and
+# without the reanalysis cache and worker), baselines (QPLEX, RODE, CDS with SMAC values; QPLEX and
+# QMIX with the QPLEX repository's matrix values), mazero_matrix (4 games x seeds 1-3).
+# About 4 CPU-hours in all on the 2-core box (value_factorisation ~1 h, mazero_matrix ~2 h).
+# Then, per results dir (reanalysis and baselines have two each):
+#   python -m tools.collect_records <results_root>/<experiment>[/<variant>] docs/runs/matrix/<experiment>[/<variant>]
+set -euo pipefail
+root=${1:-results/matrix}
+shift || true
+experiments=${*:-value_factorisation ablations reanalysis baselines mazero_matrix}
+cd "$(dirname "$0")/.."
+
+GAMES="matgame1 matgame2 matgame3 matgame4"
+SEEDS="1 2 3"
+# The override set that turns `mazero` into a matrix-game learner (support for returns up to 100).
+MATRIX_SET="t_max=2000 num_simulations=20 batch_size=32 hidden_dim=64 communication_layers=1 updates_per_env_step=1.0 lr=0.001 support_size=10 test_interval=200 test_nepisode=8 reanalyse_cache=False reanalyse_workers=0 batch_size_run=4"
+
+train() {  # train <results_dir> <alg> <map> <seed> [overrides...]
+    local results=$1 alg=$2 map=$3 seed=$4
+    shift 4
+    mkdir -p "$results/logs"
+    echo "$(date -u +%FT%TZ) $alg $map seed $seed $*"
+    python src/main.py --config="$alg" --env-config=matrix with env_args.map_name="$map" seed="$seed" \
+        save_model=False torch_threads=1 results_dir="$results" "$@" > "$results/logs/${alg}_${map}_seed${seed}.log" 2>&1
+}
+
+for experiment in $experiments; do
+    results="$root/$experiment"
+    case $experiment in
+    value_factorisation)
+        for game in $GAMES; do for seed in $SEEDS; do
+            train "$results" qmix "$game" "$seed" t_max=20000
+            train "$results" vdn "$game" "$seed" t_max=20000
+            # shellcheck disable=SC2086
+            train "$results" mazero "$game" "$seed" $MATRIX_SET
+        done; done ;;
+    ablations)
+        for alg in mazero_no_oslambda mazero_bc mazero_sampled_muzero; do
+            # shellcheck disable=SC2086
+            train "$results" "$alg" matgame2 1 $MATRIX_SET
+        done ;;
+    reanalysis)
+        for seed in 1 2; do
+            train "$results/cached" mazero_matrix matgame2 "$seed" t_max=2000
+            train "$results/uncached" mazero_matrix matgame2 "$seed" t_max=2000 reanalyse_cache=False reanalyse_workers=0
+        done ;;
+    baselines)
+        for alg in qmix qplex rode cds; do for game in matgame1 matgame4; do
+            train "$results/smac_values" "$alg" "$game" 1
+        done; done
+        for seed in $SEEDS; do
+            train "$results/matrix_values" qplex matgame1 "$seed" adv_hypernet_layers=3 num_kernel=10 epsilon_anneal_time=10000
+            train "$results/matrix_values" qmix matgame1 "$seed" epsilon_anneal_time=10000
+        done
+        for game in matgame2 matgame3 matgame4; do
+            train "$results/matrix_values" qplex "$game" 1 adv_hypernet_layers=3 num_kernel=10 epsilon_anneal_time=10000
+        done ;;
+    mazero_matrix)
+        for seed in $SEEDS; do
+            train "$results" mazero_matrix matgame3 "$seed"
+            for game in matgame1 matgame2 matgame4; do train "$results" mazero_matrix "$game" "$seed" t_max=4000; done
+        done ;;
+    *) echo "unknown experiment: $experiment" >&2; exit 2 ;;
+    esac
+done
