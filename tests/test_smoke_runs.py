@@ -12,6 +12,10 @@ from config.loader import available
 MAIN = Path(__file__).resolve().parents[1] / "src" / "main.py"
 TINY_MAZERO = ["num_simulations=4", "batch_size=8", "min_replay_transitions=16", "buffer_size=64",
                "unroll_steps=2", "td_steps=2", "communication_layers=1", "hidden_dim=32", "reanalyse_workers=0"]
+# MAMBA's official sizes take seconds per update on a CPU (1280 latent features, 60 updates per episode)
+TINY_MAMBA = ["batch_size=4", "updates_per_rollout=2", "agent_update_interval=2", "hidden_dim=16", "embed_dim=16",
+              "deterministic_dim=16", "n_categoricals=4", "n_classes=4", "communication_layers=1", "seq_length=5",
+              "imagination_horizon=3", "epochs=1", "minibatch_size=64"]
 ENVS = {
     "matrix": ["t_max=200", "env_args.map_name=matgame2"],
     "sc2": ["t_max=150", "env_args.backend=smax", "env_args.map_name=3m"],
@@ -31,6 +35,10 @@ def loss_key(alg: str) -> str:
 
 
 def tiny(alg: str) -> list[str]:
+    if alg.startswith("mamba"):
+        return TINY_MAMBA
+    if alg.startswith(("mappo", "ippo")):
+        return ["batch_size_run=4"]  # PPO trains on each rollout of batch_size_run episodes
     return TINY_MAZERO if alg.startswith("mazero") else ["batch_size=4"]
 
 

@@ -130,7 +130,8 @@ class PPOConfig(PolicyConfig):
             raise ValueError("ppo_learner samples its policy: use action_selector 'soft_policies' or 'multinomial'")
         refuse_inert(self, ("gae_lambda",), self.return_estimator == "gae", "return_estimator=gae")
         refuse_inert(self, ("q_nstep",), self.return_estimator == "nstep", "return_estimator=nstep")
-        if "batch_size" in self.model_fields_set and self.batch_size != self.batch_size_run:
+        unread_batch = self.batch_size not in (type(self).model_fields["batch_size"].default, self.batch_size_run)
+        if unread_batch:  # a re-validated config lists every key, so the value, not its presence, decides
             raise ValueError(f"ppo_learner updates on each rollout of batch_size_run={self.batch_size_run} episodes and "
                              f"does not read batch_size={self.batch_size}: set batch_size_run (and num_minibatches)")
         if self.num_minibatches > self.batch_size_run:

@@ -6,6 +6,7 @@ from learners.q_learner import QLearner
 from learners.qplex_learner import QPLEXLearner
 from learners.cds_learner import CDSLearner
 from learners.rode_learner import RODELearner
+from learners.mamba_learner import MAMBALearner
 
 REGISTRY: dict[str, type[Learner]] = {
     "q_learner": QLearner,
@@ -14,4 +15,5 @@ REGISTRY: dict[str, type[Learner]] = {
     "rode_learner": RODELearner,
     "ppo_learner": PPOLearner,
     "mazero_learner": MAZeroLearner,
+    "mamba_learner": MAMBALearner,
 }
