@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from config.schema import RunConfig
+from config.schema import RunConfig, check_heads_divide
 
 
 class MAMBAConfig(RunConfig):
@@ -59,7 +59,5 @@ class MAMBAConfig(RunConfig):
 
     @model_validator(mode="after")
     def _check_mamba(self) -> "MAMBAConfig":
-        if self.hidden_dim % self.communication_heads:
-            raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by communication_heads="
-                             f"{self.communication_heads}")
+        check_heads_divide(self.hidden_dim, self.communication_heads)
         return self

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from config.schema import RunConfig, refuse_inert
+from config.schema import RunConfig, check_heads_divide, refuse_inert
 
 
 class MAZeroConfig(RunConfig):
@@ -100,8 +100,7 @@ class MAZeroConfig(RunConfig):
             raise ValueError("model_type=flat has a single agent; share_parameters=False does not apply")
         if self.model_type == "flat" and self.centralised_heads == "pooled":
             raise ValueError("model_type=flat has a single agent; use centralised_heads=concat")
-        if self.hidden_dim % self.communication_heads:
-            raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by communication_heads={self.communication_heads}")
+        check_heads_divide(self.hidden_dim, self.communication_heads)
         if self.off_policy_min_td_steps > self.td_steps:
             raise ValueError(f"off_policy_min_td_steps={self.off_policy_min_td_steps} exceeds td_steps={self.td_steps}")
         if self.awpo_normalise and self.awpo_clip is not None:

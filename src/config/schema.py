@@ -30,6 +30,12 @@ def refuse_inert(config: BaseModel, keys: tuple[str, ...], read: bool, when: str
         raise ValueError(f"{', '.join(inert)} would be ignored: read only with {when}")
 
 
+def check_heads_divide(width: int, heads: int) -> None:
+    """Multi-head attention splits each token of `width` features evenly over its heads."""
+    if width % heads:
+        raise ValueError(f"hidden_dim={width} must be divisible by communication_heads={heads}")
+
+
 class RunConfig(StrictModel):
     # --- what runs
     name: str = Field(description="algorithm name, used in result paths")
