@@ -11,6 +11,8 @@ is measured end to end on real runs by bench/run_cost_monitor.py (docs/benchmark
 
     python bench/mazero_step_bench.py --config mazero            # the CPU budget (README command)
     python bench/mazero_step_bench.py --config mazero_paper --device cuda --cuda-graph
+    python bench/mazero_step_bench.py --config mazero --set compile_unroll=false   # the eager training step
+    python bench/mazero_step_bench.py --config mazero --compare-compiled           # inductor vs eager, then time
 """
 from __future__ import annotations
 
@@ -72,6 +74,47 @@ def timed(fn, repeats: int, device: torch.device) -> tuple[float, float]:
     return float(np.median(walls)), float(np.median(cpus))
 
 
+def compare_compiled(args: MAZeroConfig, scheme: dict, groups: dict, replay, device: torch.device,
+                     rounds: int = 12) -> None:
+    """The eager and the inductor-compiled unroll (`compile_unroll`) side by side. First two updates of each
+    from the same weights on the same batches with dropout off (a compiled graph draws its own masks):
+    the largest differences. Then the config as given, eager and compiled updates alternating on the same
+    batches in one process, so that a shared machine's load drifts over both alike: median process CPU."""
+    def learner(config: MAZeroConfig) -> MAZeroLearner:
+        torch.manual_seed(0)
+        built = MAZeroLearner(MAZeroMAC(scheme, groups, config), scheme, Logger(get_console_logger("bench")), config)
+        if device.type == "cuda":
+            built.cuda()
+        return built
+
+    batches = [replay.sample(args.batch_size) for _ in range(2)]
+    losses, weights = [], []
+    for compiled in (False, True):
+        trained = learner(args.model_copy(update={"compile_unroll": compiled, "dropout": 0.0}))
+        losses.append([trained.train(batch, 10**6, 10**4).stats["loss"] for batch in batches])
+        weights.append(torch.cat([p.detach().flatten().cpu() for p in trained.model.parameters()]))
+    loss_gap = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(*losses))
+    print(f"compiled vs eager after 2 updates (dropout 0): largest relative loss difference {loss_gap:.2e}, "
+          f"largest weight difference {(weights[1] - weights[0]).abs().max().item():.2e}")
+
+    learners = {compiled: learner(args.model_copy(update={"compile_unroll": compiled})) for compiled in (False, True)}
+    for compiled, trained in learners.items():
+        start = time.process_time()
+        trained.train(replay.sample(args.batch_size), 10**6, 10**4)
+        print(f"first update ({'compiled' if compiled else 'eager'}, compiling included): "
+              f"{time.process_time() - start:.1f} s of process CPU")
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        batch = replay.sample(args.batch_size)
+        for compiled, trained in learners.items():
+            start = time.process_time()
+            trained.train(batch, 10**6, 10**4)
+            cpu[compiled].append(time.process_time() - start)
+    eager, compiled = (1e3 * float(np.median(cpu[key])) for key in (False, True))
+    print(f"update, median process CPU over {rounds} alternating rounds: eager {eager:.1f} ms, compiled "
+          f"{compiled:.1f} ms ({100 * (1 - compiled / eager):.0f}% less)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="mazero")
@@ -83,6 +126,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value (yaml values)")
+    parser.add_argument("--compare-compiled", action="store_true",
+                        help="before timing, check that compile_unroll=True (inductor) trains as eager does")
     opts = parser.parse_args()
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -102,14 +147,16 @@ def main() -> None:
     device = torch.device(opts.device)
 
     scheme, groups, preprocess = build_scheme(args.env_info)
-    mac = MAZeroMAC(scheme, groups, args)
-    learner = MAZeroLearner(mac, scheme, Logger(get_console_logger("bench")), args)
-    if device.type == "cuda":
-        learner.cuda()
     replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
     rng = np.random.default_rng(0)
     while len(replay) < max(4 * args.batch_size, args.min_replay_transitions):
         replay.insert_episode_batch(synthetic_episodes(scheme, groups, preprocess, args.env_info, 16, rng))
+    if opts.compare_compiled:
+        compare_compiled(args, scheme, groups, replay, device)
+    mac = MAZeroMAC(scheme, groups, args)
+    learner = MAZeroLearner(mac, scheme, Logger(get_console_logger("bench")), args)
+    if device.type == "cuda":
+        learner.cuda()
     acting = synthetic_episodes(scheme, groups, preprocess, args.env_info, args.batch_size_run, rng)
     rows = np.arange(args.batch_size_run)
 

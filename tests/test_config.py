@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import ConfigError, available, load_layers, recursive_update
+from pydantic import BaseModel
+
+from config.loader import CONFIG_DIR, ConfigError, available, load_layers, load_yaml_file, read_yaml, recursive_update
 from config.resolve import env_label, resolve_config
+from config.schema import RunConfig
+from envs.registry import ENV_REGISTRY
+from learners import REGISTRY as LEARNER_REGISTRY
 from main import split_argv, with_updates
 
-MAIN = Path(__file__).resolve().parents[1] / "src" / "main.py"
+REPO = Path(__file__).resolve().parents[1]
+MAIN = REPO / "src" / "main.py"
 
 
 def resolved(alg="qmix", env="matrix", **updates):
@@ -19,18 +25,19 @@ def resolved(alg="qmix", env="matrix", **updates):
 
 
 def test_layer_order_default_env_alg_then_cli():
-    raw = load_layers("qmix", "sc2")
-    assert raw["runner"] == "episode"                  # alg beats default (parallel)
-    assert raw["test_interval"] == 10000               # env file
-    assert raw["env_args"]["map_name"] == "3m"
-    merged = recursive_update(raw, {"env_args": {"map_name": "8m"}, "lr": 0.001})
-    assert merged["env_args"]["map_name"] == "8m" and merged["env_args"]["backend"] == "auto"  # nested merge
+    raw = load_layers("qmix", "gymma")
+    assert raw["runner"] == "episode"                  # alg file (the schema's default is parallel)
+    assert raw["test_interval"] == 50000               # env file
+    assert load_layers("mazero", "matrix")["test_nepisode"] == 32  # alg beats env (8)
+    merged = recursive_update(raw, {"env_args": {"time_limit": 25}, "lr": 0.001})
+    assert merged["env_args"] == {"key": raw["env_args"]["key"], "time_limit": 25}  # nested merge
     assert merged["lr"] == 0.001
 
 
 def test_ablation_files_extend_their_base():
     base, ablation = load_layers("mazero", "matrix"), load_layers("mazero_bc", "matrix")
-    assert ablation["policy_loss"] == "bc" and base["policy_loss"] == "awpo"
+    assert ablation["policy_loss"] == "bc" and "policy_loss" not in base  # mazero keeps the schema's default
+    assert resolved("mazero", "matrix").policy_loss == "awpo"
     assert {k: v for k, v in ablation.items() if k not in ("policy_loss", "name")} == \
            {k: v for k, v in base.items() if k not in ("policy_loss", "name")}
 
@@ -165,3 +172,90 @@ def test_main_reports_an_unusable_results_dir_before_any_work(tmp_path):
                            f"results_dir={a_file}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == ["Configuration error:", f"  results_dir '{a_file}' is a file, not a directory"]
+
+
+NO_DEFAULT = object()
+
+
+def schema_default(model: type[BaseModel], key: str) -> object:
+    field = model.model_fields.get(key)
+    return NO_DEFAULT if field is None or field.is_required() else field.get_default(call_default_factory=True)
+
+
+def same_value(value: object, default: object) -> bool:
+    """Equal as validation would make them (20 == 20.0), but `true` is not `1`."""
+    return value == default and isinstance(value, bool) == isinstance(default, bool)
+
+
+def restatements() -> list[str]:
+    """Every yaml key that repeats what the layers beneath it already give, so that each default is
+    written once, in the schema: an alg yaml's key against its parent's merged value, otherwise
+    against its learner Config's default (not when an env yaml sets the key: the alg's value then
+    decides); an env yaml's key against RunConfig's default, `env_args` against the env's schema."""
+    envs = {name: load_yaml_file(CONFIG_DIR / "envs" / f"{name}.yaml") for name in available("envs")}
+    set_by_envs = set().union(*envs.values())
+    found = []
+    for alg in available("algs"):
+        path = CONFIG_DIR / "algs" / f"{alg}.yaml"
+        own = load_yaml_file(path)
+        parent = own.pop("extends", None)
+        beneath = read_yaml("algs", parent) if parent else {}
+        config = LEARNER_REGISTRY[read_yaml("algs", alg)["learner"]].Config
+        for key, value in own.items():
+            if key in beneath:
+                default, source = beneath[key], f"the value of its parent '{parent}'"
+            elif key == "learner" or key in set_by_envs:  # `learner` picks the schema; env keys differ per env
+                continue
+            else:
+                default, source = schema_default(config, key), f"{config.__name__}'s default"
+            if same_value(value, default):
+                found.append(f"{path.relative_to(REPO)}: '{key}: {value}' restates {source}")
+    configs = (RunConfig, *(learner.Config for learner in LEARNER_REGISTRY.values()))
+    for env, own in envs.items():
+        path = CONFIG_DIR / "envs" / f"{env}.yaml"
+        args_model = ENV_REGISTRY[own["env"]].args_model
+        for key, value in own.get("env_args", {}).items():
+            if same_value(value, schema_default(args_model, key)):
+                found.append(f"{path.relative_to(REPO)}: 'env_args.{key}: {value}' restates "
+                             f"{args_model.__name__}'s default")
+        for key, value in own.items():
+            readers = [c for c in configs if key in c.model_fields]
+            if key != "env_args" and all(same_value(value, schema_default(c, key)) for c in readers):
+                found.append(f"{path.relative_to(REPO)}: '{key}: {value}' restates RunConfig's default")
+    return found
+
+
+def test_no_yaml_restates_a_default():
+    """The schemas are the one place for defaults (and their sources); a yaml lists only changes."""
+    found = restatements()
+    assert not found, "remove these keys (the schema already gives them; put a source in its description):\n  " + \
+        "\n  ".join(found)
+
+
+def test_show_config_prints_every_resolved_value_with_its_description(capsys):
+    from config.policy_schema import QLearnerConfig
+    from tools import show_config
+
+    show_config.main(["--config=qmix", "--env-config=matrix", "batch_size=16"])
+    lines = {line.split("=", 1)[0]: line for line in capsys.readouterr().out.splitlines()}
+    lr_line = lines["lr"].split()
+    assert lr_line[0] == "lr=0.0005"
+    assert " ".join(lr_line[1:]) == f"# {QLearnerConfig.model_fields['lr'].description}"
+    assert lines["batch_size"].startswith("batch_size=16 ")          # overrides apply
+    assert "env_args.map_name" in lines and "env_info" not in lines
+    keys = list(lines)
+    assert keys.index("name") < keys.index("lr") < keys.index("mixing_embed_dim")  # the schema's field order
+
+
+def test_show_config_refuses_a_bad_key_as_a_run_does(capsys):
+    import main as entry
+    from tools import show_config
+
+    messages = []
+    for command, argv in ((entry.main, ["main.py", "--config=qmix", "--env-config=matrix", "with", "lr_rate=0.1"]),
+                          (show_config.main, ["--config=qmix", "--env-config=matrix", "lr_rate=0.1"])):
+        with pytest.raises(SystemExit) as exit_:
+            command(argv)
+        assert exit_.value.code == 2
+        messages.append(capsys.readouterr().err)
+    assert messages[0] == messages[1] == "Configuration error:\n  unknown config key 'lr_rate'; did you mean 'lr'?\n"

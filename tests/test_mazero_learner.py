@@ -1,4 +1,6 @@
 """MAZero's replay windows, action views, controller and learner update."""
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -160,3 +162,28 @@ def test_learner_reports_how_much_the_clip_shrank_the_update(policy_loss):
             assert 0.0 < stats["awpo_weight_max"] < float("inf")
         else:
             assert "awpo_weight_max" not in stats
+
+
+def test_compiled_unroll_trains_as_the_eager_one(monkeypatch):
+    """compile_unroll=True changes how the training step's unroll runs, not what it computes: the same
+    losses and the same weights after two updates as eager (dropout off: a compiled graph draws its own
+    masks). The graph is traced by dynamo and differentiated by AOTAutograd as in a run, but executed by
+    the `aot_eager` backend: inductor's code generation alone takes minutes on a 2-core CI box.
+    `bench/mazero_step_bench.py --compare-compiled` checks inductor's numbers on the full model."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    batch, scheme, groups, preprocess = episode_batch([6, 9, 12], dead_agent_from=3)
+    replay = PrioritizedTransitionReplay(scheme, groups, config(), preprocess)
+    replay.insert_episode_batch(batch)
+    samples = [replay.sample(8), replay.sample(8)]
+    flat = lambda model: torch.cat([p.detach().flatten() for p in model.parameters()])  # noqa: E731
+    losses, weights = [], []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        args = config(compile_unroll=compiled, dropout=0.0)
+        learner = MAZeroLearner(MAZeroMAC(scheme, groups, args), scheme, Logger(get_console_logger("test")), args)
+        initial = flat(learner.model)
+        losses.append([learner.train(sample, 100, 3).stats["loss"] for sample in samples])
+        weights.append(flat(learner.model))
+        assert not torch.allclose(weights[-1], initial)  # the updates moved the weights: the comparison is not vacuous
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert torch.allclose(weights[1], weights[0], rtol=1e-4, atol=1e-6)

@@ -1,8 +1,9 @@
 """Typed config of MAZero (Liu et al., ICLR 2024).
 
-Defaults are the paper's Table 1 where it states a value; where the paper is silent they are the
-reference implementation's (liuqh16/MAZero @ b1c5084). Where the two disagree the paper wins
-and the reference's choice is one override away (see src/config/algs/mazero.yaml)."""
+Defaults are the paper's (section 4, appendix B.1, Table 1) where it states a value, except
+`batch_size` (RunConfig's 32, a CPU budget); where the paper is silent they are the reference
+implementation's (liuqh16/MAZero @ b1c5084). Where the two disagree the paper wins and the
+field's description names the reference's value, one override away."""
 from __future__ import annotations
 
 from typing import Literal
@@ -16,26 +17,30 @@ class MAZeroConfig(RunConfig):
     learner: str = "mazero_learner"
     mac: str = "mazero_mac"
     buffer: str = "prioritized_transitions"
-    buffer_size: int = Field(default=5000, ge=1, description="episodes the transition replay holds")
+    buffer_size: int = Field(default=5000, ge=1, description="episodes the transition replay holds (3m: about 0.5 GB "
+                                                             "at capacity, 61 steps x 3 agents x 75 obs)")
+    batch_size: int = Field(default=32, ge=1, description="CPU budget; paper Table 1: 256 (mazero_paper)")
 
     # --- model (paper eq. 4, appendix B.1)
     model_type: Literal["factored", "flat"] = Field(
         default="factored", description="flat: one agent over the joint action space (paper Figure 6 ablation)")
     stacked_observations: int = Field(default=4, ge=1, description="paper 4; reference 1")
     communication: bool = Field(default=True, description="False: the 'without communication' ablation")
-    communication_layers: int = Field(default=3, ge=1)
-    communication_heads: int = Field(default=8, ge=1)
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    communication_layers: int = Field(default=3, ge=1, description="attention blocks of the dynamics' communication "
+                                                                   "(paper appendix B.1)")
+    communication_heads: int = Field(default=8, ge=1, description="paper appendix B.1")
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0, description="communication dropout (paper appendix B.1)")
     share_parameters: bool = Field(default=True, description="False: per-agent representation/dynamics/policy")
     centralised_heads: Literal["concat", "pooled"] = Field(
         default="concat", description="value/reward heads over the concatenated agents (reference) or pooled")
     reward_from_next_latent: bool = Field(default=False, description="paper: R(s_k, a_k); reference: R(s_{k+1}, a_k)")
-    support_size: int = Field(default=5, ge=1, description="categorical support [-S, S] after h(x); 11 bins")
+    support_size: int = Field(default=5, ge=1, description="categorical support [-S, S] after h(x); 11 bins (reference)")
 
     # --- search (section 4.2, appendix B)
     num_simulations: int = Field(default=100, ge=1)
-    num_sampled_actions: int = Field(default=10, ge=1, description="K joint actions sampled per node")
-    mcts_rho: float = Field(default=0.75, ge=0.0, le=1.0, description="OS(lambda) quantile; paper 0.75, reference script 0.25")
+    num_sampled_actions: int = Field(default=10, ge=1, description="K joint actions sampled per node (paper Table 1)")
+    mcts_rho: float = Field(default=0.75, ge=0.0, le=1.0,
+                            description="OS(lambda) quantile; paper 0.75 (keep the top 25%), reference script 0.25")
     mcts_lambda: float = Field(default=0.8, ge=0.0, le=1.0, description="OS(lambda) depth decay; rho=0, lambda=1 is the mean backup")
     pb_c_init: float = Field(default=1.25, gt=0.0)
     pb_c_base: float = Field(default=19652.0, gt=0.0)
@@ -54,20 +59,25 @@ class MAZeroConfig(RunConfig):
         default=False, description="torch.compile the search's tree steps into fused kernels (GPU; slower on CPU)")
 
     # --- training (section 4.3, appendix B)
-    unroll_steps: int = Field(default=5, ge=1)
-    td_steps: int = Field(default=5, ge=1)
+    unroll_steps: int = Field(default=5, ge=1, description="model steps unrolled from each sampled position (paper Table 1)")
+    td_steps: int = Field(default=5, ge=1, description="n of the n-step value targets (paper Table 1)")
     reward_loss_coef: float = Field(default=1.0, ge=0.0)
     value_loss_coef: float = Field(default=0.25, ge=0.0, description="reference's weight; the paper states none")
     policy_loss_coef: float = Field(default=1.0, ge=0.0)
     consistency_loss_coef: float = Field(default=2.0, ge=0.0, description="reference's weight; 0 disables it")
-    latent_grad_scale: float = Field(default=0.5, gt=0.0, le=1.0, description="gradient scale through each unroll step")
+    latent_grad_scale: float = Field(default=0.5, gt=0.0, le=1.0,
+                                     description="gradient scale through each unroll step (reference)")
+    compile_unroll: bool = Field(
+        default=False, description="torch.compile the training step's K-step unroll (inductor; needs a C++ compiler "
+        "on CPU): 2-3 min of compiling at the first update, then about 20% less CPU for the unroll (docs/benchmarks.md)")
     policy_loss: Literal["awpo", "bc"] = Field(default="awpo", description="bc: Sampled MuZero's behaviour cloning")
-    awpo_alpha: float = Field(default=3.0, gt=0.0, description="paper 3; reference 2")
+    awpo_alpha: float = Field(default=3.0, gt=0.0, description="paper 3; reference 2 (with awpo_clip=3, awpo_standardise)")
     awpo_standardise: bool = Field(default=False, description="reference: standardise advantages over the batch")
     awpo_clip: float | None = Field(default=None, gt=0.0, description="reference: clip the weight at 3")
     awpo_normalise: bool = Field(
         default=False,
-        description="divide each root's weights by Z(s) (paper eq. 11-12): scale-safe for large rewards",
+        description="False: paper eq. 14 as printed; True (not in the reference) divides each root's weights by "
+                    "Z(s) = sum_a omega(a) exp(A/alpha), the cross-entropy to eta* of eq. 11-12: for large returns",
     )
     reanalyse_noise: bool = Field(default=True, description="reference: Dirichlet noise in reanalysis searches")
     reanalyse_cache: bool = Field(
@@ -85,8 +95,8 @@ class MAZeroConfig(RunConfig):
     reanalyse_timeout_s: float = Field(default=600.0, gt=0.0, description="longest wait for a worker before the run stops")
     target_update_interval: int = Field(default=200, ge=1, description="updates between target-model copies")
     min_replay_transitions: int = Field(default=300, ge=1, description="paper 300; sampling waits for this many")
-    priority_alpha: float = Field(default=0.6, ge=0.0)
-    priority_beta_start: float = Field(default=0.4, ge=0.0, le=1.0)
+    priority_alpha: float = Field(default=0.6, ge=0.0, description="sampling probability ~ priority^alpha")
+    priority_beta_start: float = Field(default=0.4, ge=0.0, le=1.0, description="importance-weight exponent at the start")
     priority_beta_updates: int = Field(default=100_000, ge=1, description="updates over which beta anneals to 1")
     off_policy_correction: bool = Field(default=False, description="reference: shorter n for old transitions")
     off_policy_age_steps: int = Field(default=300_000, ge=1, description="age (transitions) per td step lost")

@@ -4,6 +4,10 @@
 read; `QConfig` what every Q-learner on an episode replay reads; the learner configs add their
 own keys. Registry-backed names (selector, mixer, critic) are checked against
 their registries, so a typo names the valid options before any work starts.
+
+The Q-learners' defaults are pymarl's SMAC-paper values (oxwhirl/pymarl@c971afd `default.yaml` and
+`algs/qmix.yaml`), the PPO learner's the official MAPPO SMAC values (marlbenchmark/on-policy@de66d7a
+`onpolicy/config.py` and `train_smac_*.sh`); each description names the source's key where it differs.
 """
 from __future__ import annotations
 
@@ -26,21 +30,22 @@ class PolicyConfig(RunConfig):
     """Controller, agent network and exploration keys shared by value-based and policy-gradient baselines."""
 
     mac: str = "basic_mac"
-    agent: str = Field(default="rnn", description="agent network registry name")
-    obs_last_action: bool = Field(default=True, description="the agent also sees its previous action (one-hot)")
+    agent: str = Field(default="rnn", description="agent network registry name (pymarl's GRU agent)")
+    obs_last_action: bool = Field(default=True, description="the agent also sees its previous action, one-hot (pymarl)")
     test_greedy: bool = Field(default=True, description="a sampling selector acts greedily in test episodes")
-    action_selector: str = "epsilon_greedy"
+    action_selector: str = Field(default="epsilon_greedy", description="action selector registry name (pymarl qmix.yaml)")
     agent_output_type: Literal["q", "pi_logits"] = Field(default="q", description="Q-values or policy logits")
     mask_before_softmax: bool = Field(default=True, description="give unavailable actions zero probability")
-    use_rnn: bool = Field(default=True, description="GRUCell agent (False: feed-forward)")
-    epsilon_start: float = Field(default=1.0, ge=0.0, le=1.0)
-    epsilon_finish: float = Field(default=0.05, ge=0.0, le=1.0)
-    epsilon_anneal_time: int = Field(default=50_000, ge=0, description="env steps of the linear decay")
-    evaluation_epsilon: float = Field(default=0.0, ge=0.0, le=1.0, description="exploration in test episodes")
-    standardise_rewards: bool = Field(default=False, description="scale rewards by running mean/std")
+    use_rnn: bool = Field(default=True, description="GRUCell agent, as pymarl and on-policy (False: feed-forward)")
+    epsilon_start: float = Field(default=1.0, ge=0.0, le=1.0, description="pymarl qmix.yaml")
+    epsilon_finish: float = Field(default=0.05, ge=0.0, le=1.0, description="pymarl qmix.yaml")
+    epsilon_anneal_time: int = Field(default=50_000, ge=0, description="env steps of the linear decay (pymarl qmix.yaml)")
+    evaluation_epsilon: float = Field(default=0.0, ge=0.0, le=1.0, description="exploration in test episodes (pymarl: 0)")
+    standardise_rewards: bool = Field(default=False, description="scale rewards by running mean/std (pymarl: no)")
     target_update: Literal["hard", "soft"] = Field(
         default="hard", description="hard: copy every target_update_interval episodes; soft: Polyak tau every update")
-    target_update_interval: int = Field(default=200, ge=1, description="episodes between hard target copies")
+    target_update_interval: int = Field(default=200, ge=1,
+                                        description="episodes between hard target copies (pymarl qmix.yaml)")
     target_update_tau: float = Field(default=0.01, gt=0.0, le=1.0, description="Polyak rate of soft updates")
 
     @field_validator("action_selector")
@@ -61,11 +66,11 @@ class QConfig(PolicyConfig):
     """What every Q-learner (QMIX/VDN/IQL, QPLEX, CDS, RODE) reads; defaults are pymarl's SMAC-paper values."""
 
     buffer: str = "episode"
-    buffer_size: int = Field(default=5000, ge=1, description="episodes the replay holds")
+    buffer_size: int = Field(default=5000, ge=1, description="episodes the replay holds (pymarl qmix.yaml)")
     mixer: str | None = Field(default="qmix", description="mixer registry name; None trains independent Q-learners")
-    hypernet_embed: int = Field(default=64, ge=1)
-    double_q: bool = True
-    td_lambda: float = Field(default=0.0, ge=0.0, le=1.0, description="0 is the one-step TD target")
+    hypernet_embed: int = Field(default=64, ge=1, description="hypernetwork width (pymarl qmix.yaml; QPLEX qplex_sc2.yaml)")
+    double_q: bool = Field(default=True, description="pymarl qmix.yaml")
+    td_lambda: float = Field(default=0.0, ge=0.0, le=1.0, description="0: pymarl's one-step TD target (pymarl2: 0.6)")
 
     @field_validator("mixer")
     @classmethod
@@ -83,8 +88,8 @@ class QLearnerConfig(QConfig):
     """IQL (mixer None), VDN and QMIX; the QMIX mixer's keys are read with `mixer: qmix`."""
 
     learner: str = "q_learner"
-    mixing_embed_dim: int = Field(default=32, ge=1)
-    hypernet_layers: Literal[1, 2] = 2
+    mixing_embed_dim: int = Field(default=32, ge=1, description="QMIX mixer width (pymarl qmix.yaml)")
+    hypernet_layers: Literal[1, 2] = Field(default=2, description="pymarl qmix.yaml")
 
     @model_validator(mode="after")
     def _check_qmix_keys(self) -> "QLearnerConfig":
@@ -97,22 +102,25 @@ class PPOConfig(PolicyConfig):
 
     learner: str = "ppo_learner"
     buffer: str = "on_policy"
-    action_selector: str = "soft_policies"
-    agent_output_type: Literal["q", "pi_logits"] = "pi_logits"
-    critic_type: str = "cv_critic"
-    critic_hidden_dim: int = Field(default=64, ge=1)
-    epochs: int = Field(default=15, ge=1, description="passes of clipped PPO over each rollout")
+    action_selector: str = Field(default="soft_policies", description="samples the policy in training (on-policy)")
+    agent_output_type: Literal["q", "pi_logits"] = Field(default="pi_logits", description="policy logits")
+    critic_type: str = Field(
+        default="cv_critic", description="cv_critic: MAPPO's centralised V on the state; ac_critic: IPPO's, on own obs")
+    critic_hidden_dim: int = Field(default=64, ge=1, description="on-policy hidden_size")
+    epochs: int = Field(default=15, ge=1, description="on-policy ppo_epoch; 5 on corridor, MMM2, 6h_vs_8z, "
+                                                      "3s5z_vs_3s6z, 27m_vs_30m")
     num_minibatches: int = Field(default=1, ge=1, description="episode minibatches per epoch (on-policy num_mini_batch)")
     lr_anneal: bool = Field(default=False, description="decay lr linearly to 0 at t_max (JaxMARL's ANNEAL_LR)")
-    eps_clip: float = Field(default=0.2, gt=0.0, lt=1.0)
-    entropy_coef: float = Field(default=0.01, ge=0.0)
-    value_loss_coef: float = Field(default=1.0, ge=0.0)
-    return_estimator: Literal["gae", "nstep"] = "gae"
-    gae_lambda: float = Field(default=0.95, ge=0.0, le=1.0)
+    eps_clip: float = Field(default=0.2, gt=0.0, lt=1.0, description="on-policy clip_param (0.05 on 5m_vs_6m and 3s_vs_5z)")
+    entropy_coef: float = Field(default=0.01, ge=0.0, description="on-policy entropy_coef")
+    value_loss_coef: float = Field(default=1.0, ge=0.0, description="on-policy value_loss_coef")
+    return_estimator: Literal["gae", "nstep"] = Field(default="gae", description="on-policy use_gae")
+    gae_lambda: float = Field(default=0.95, ge=0.0, le=1.0, description="on-policy gae_lambda")
     q_nstep: int = Field(default=5, ge=1, description="horizon of the n-step critic targets")
-    huber_delta: float | None = Field(default=10.0, gt=0.0, description="None: squared error")
-    standardise_returns: bool = Field(default=True, description="critic learns running-normalised returns")
-    standardise_advantages: bool = True
+    huber_delta: float | None = Field(default=10.0, gt=0.0, description="on-policy huber_delta; None: squared error")
+    standardise_returns: bool = Field(default=True, description="critic learns running-normalised returns (on-policy "
+                                                                "value normalisation)")
+    standardise_advantages: bool = Field(default=True, description="on-policy's advantage normalisation")
     active_masks: bool = Field(default=False, description="leave steps where an agent has a single available "
                                                           "action (dead) out of the losses (MAPPO's active masks)")
     target_update_interval: int = Field(default=1, ge=1, description="episodes between hard target-critic copies")

@@ -5,6 +5,11 @@ learner subclasses it with the keys it reads itself (its `Config` attribute), so
 yaml + command-line config is validated against exactly the keys that algorithm reads:
 a misspelt key, a key only another algorithm reads, a wrong type or an impossible value stops
 the run before any work.
+
+Every default is written here once, and each field's `description` says where its value comes
+from (the paper, pymarl, the official code). An alg or env yaml lists only what it changes from
+these defaults (tests/test_config.py refuses a restated one); `python -m tools.show_config
+--config=ALG --env-config=ENV` prints every resolved value with its description.
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ class RunConfig(StrictModel):
     name: str = Field(description="algorithm name, used in result paths")
     env: str = Field(description="environment registry name")
     env_args: dict[str, Any] = Field(default_factory=dict, description="validated by the env's own schema")
-    runner: str = "parallel"
+    runner: str = Field(default="parallel", description="runner registry name; parallel steps batch_size_run envs")
     learner: str = Field(description="learner registry name; its Config sets the default")
     mac: str = Field(description="controller registry name; the learner's Config sets the default")
     buffer: str = Field(description="replay registry name; the learner's Config sets the default")
@@ -49,28 +54,29 @@ class RunConfig(StrictModel):
     label: str = Field(default="default", description="free-form tag stored with the run")
 
     # --- budget and cadence (all in environment steps unless stated)
-    t_max: int = Field(default=2_050_000, gt=0)
+    t_max: int = Field(default=2_050_000, gt=0, description="env steps of the run")
     batch_size_run: int = Field(default=1, ge=1, description="environments stepped in lockstep")
     updates_per_rollout: int = Field(default=1, ge=0, description="learner updates after each rollout")
     updates_per_env_step: float | None = Field(default=None, gt=0, description="if set, overrides updates_per_rollout")
-    test_nepisode: int = Field(default=32, ge=1)
-    test_interval: int = Field(default=10_000, gt=0)
-    log_interval: int = Field(default=10_000, gt=0)
-    runner_log_interval: int = Field(default=10_000, gt=0)
-    learner_log_interval: int = Field(default=10_000, gt=0)
+    test_nepisode: int = Field(default=32, ge=1, description="episodes per evaluation (pymarl's SMAC setting)")
+    test_interval: int = Field(default=10_000, gt=0, description="env steps between evaluations (pymarl's SMAC setting)")
+    log_interval: int = Field(default=10_000, gt=0, description="env steps between summary logs")
+    runner_log_interval: int = Field(default=10_000, gt=0, description="env steps between runner stats logs")
+    learner_log_interval: int = Field(default=10_000, gt=0, description="env steps between learner stats logs")
 
     # --- replay and optimisation
-    batch_size: int = Field(default=32, ge=1, description="episodes (or transitions) per update")
-    gamma: float = Field(default=0.99, gt=0.0, le=1.0)
-    lr: float = Field(default=5e-4, gt=0.0)
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    optim_alpha: float = Field(default=0.99, gt=0.0, lt=1.0, description="RMSprop smoothing")
-    optim_eps: float = Field(default=1e-5, gt=0.0)
-    grad_norm_clip: float = Field(default=10.0, gt=0.0)
+    batch_size: int = Field(default=32, ge=1, description="episodes (or transitions) per update (pymarl default.yaml)")
+    gamma: float = Field(default=0.99, gt=0.0, le=1.0, description="discount (pymarl default.yaml; on-policy MAPPO)")
+    lr: float = Field(default=5e-4, gt=0.0, description="pymarl default.yaml; on-policy MAPPO's lr and critic_lr")
+    optimizer: Literal["adam", "rmsprop"] = Field(
+        default="adam", description="adam: on-policy MAPPO, MAZero, MAMBA; pymarl's algorithms use rmsprop")
+    optim_alpha: float = Field(default=0.99, gt=0.0, lt=1.0, description="RMSprop smoothing (pymarl default.yaml)")
+    optim_eps: float = Field(default=1e-5, gt=0.0, description="pymarl default.yaml (RMSprop); on-policy opti_eps (Adam)")
+    grad_norm_clip: float = Field(default=10.0, gt=0.0, description="pymarl default.yaml; on-policy max_grad_norm")
 
     # --- agent inputs
-    hidden_dim: int = Field(default=64, ge=1)
-    obs_agent_id: bool = True
+    hidden_dim: int = Field(default=64, ge=1, description="agent width (pymarl rnn_hidden_dim; on-policy hidden_size)")
+    obs_agent_id: bool = Field(default=True, description="one-hot agent id in the agent's input (pymarl default.yaml)")
 
     # --- devices and threads
     use_cuda: bool = False

@@ -62,6 +62,9 @@ class MAZeroLearner(Learner):
         self.lookahead = args.reanalyse_lookahead  # one search for a group of batches, during the previous group
         self.updates = 0
         self.device = torch.device("cpu")
+        # The training step's unroll as one compiled graph (`compile_unroll`): its shapes never change
+        # within a run, so it compiles once; on CPU the eager unroll is dominated by per-op overhead.
+        self.train_unroll = torch.compile(self._unroll) if args.compile_unroll else self._unroll
 
     # ---------------------------------------------------------- reanalysis
     def _root_positions(self, batch: TransitionBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -125,7 +128,7 @@ class MAZeroLearner(Learner):
 
         # 3. Unroll the online model along the real actions.
         self.model.train()
-        value_logits, policy_logits, reward_logits, consistency = self._unroll(inputs, actions, mask, target_latents)
+        value_logits, policy_logits, reward_logits, consistency = self.train_unroll(inputs, actions, mask, target_latents)
 
         S = args.support_size
         reward_loss = categorical_cross_entropy(reward_logits, scalar_to_categorical(reward_targets, S)).sum(1)
