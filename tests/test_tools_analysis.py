@@ -180,3 +180,28 @@ def test_search_ratio_per_seed():
     ratios = np.array([90.0, 100.0])
     assert f"{ratios.mean():.1f}% ± {ratios.std(ddof=1):.1f}% (n=2)" in text
     assert "| 3m (sc2-smax) | 50,000 |" in text
+
+
+def write_record(results: Path, run_id: int, seed: int, status: str, steps: list[int], values: list[float]) -> None:
+    run = results / "sacred" / "mazero" / "sc2-smax_3m" / str(run_id)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"name": "mazero", "env": "sc2", "seed": seed,
+                                                 "env_args": {"map_name": "3m", "backend": "smax"}}))
+    (run / "run.json").write_text(json.dumps({"status": status}))
+    (run / "metrics.json").write_text(json.dumps({"test_battle_won_mean": {"steps": steps, "values": values}}))
+
+
+def test_a_resumed_run_is_one_seed_not_two(tmp_path):
+    """A run stopped at 40k and resumed from its checkpoint leaves two records of seed 1: the tables
+    take the seed's value at a budget from whichever record holds it, the plots draw one curve."""
+    write_record(tmp_path, 1, 1, "INTERRUPTED", [0, 20_000, 40_000], [0.0, 0.3, 0.5])
+    write_record(tmp_path, 2, 1, "COMPLETED", [60_000, 80_000, 100_000], [0.6, 0.7, 0.8])
+    write_record(tmp_path, 3, 2, "COMPLETED", [0, 50_000, 100_000], [0.0, 0.4, 0.6])
+    table = records.load_table([tmp_path], statuses=records.statuses(True))
+    at_40k = records.values_at_budget(table, "test_battle_won_mean", 40_000)
+    assert sorted(zip(at_40k["seed"], at_40k["value"])) == [(1, 0.5), (2, 0.0)]  # seed 2: its 0-step value
+    final = records.values_at_budget(table, "test_battle_won_mean", None)
+    assert sorted(zip(final["seed"], final["value"])) == [(1, 0.8), (2, 0.6)]
+    grid, values = plots.seed_curves(table[table["metric"] == "test_battle_won_mean"], "step")
+    assert values.shape == (2, len(grid)) and grid[0] == 0 and grid[-1] == 100_000
+    assert values[0][np.searchsorted(grid, 50_000)] == pytest.approx(0.55, abs=0.01)  # across the resume

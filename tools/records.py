@@ -116,13 +116,15 @@ def load_table(results_dirs: Iterable[Path | str], metrics: Iterable[str] | None
 
 
 def values_at_budget(table: pd.DataFrame, metric: str, budget: float | None, slack: float = 0.02) -> pd.DataFrame:
-    """Per run (alg, env, map, seed, run_dir): the metric's last value at or before the budget.
+    """Per seed (alg, env, map, seed): the metric's last value at or before the budget. A run resumed
+    from its checkpoint leaves one sacred record per start; they continue one another, so a seed's
+    records are read as one series rather than counted as several seeds.
 
     `budget=None` takes each run's final value. A run whose last evaluation is below
     `budget * (1 - slack)` has not reached the budget and is left out; evaluations up to
     `budget * (1 + slack)` still count, since t_env overshoots the budget by part of an episode."""
     rows = table[table["metric"] == metric].sort_values("step")
-    keys = ["alg", "env", "map", "seed", "run_dir"]
+    keys = ["alg", "env", "map", "seed"]
     out = []
     for key, group in rows.groupby(keys, sort=True):
         if budget is not None:
