@@ -74,18 +74,22 @@ def timed(fn, repeats: int, device: torch.device) -> tuple[float, float]:
     return float(np.median(walls)), float(np.median(cpus))
 
 
+def build_learner(args: MAZeroConfig, scheme: dict, groups: dict, device: torch.device) -> MAZeroLearner:
+    learner = MAZeroLearner(MAZeroMAC(scheme, groups, args), scheme, Logger(get_console_logger("bench")), args)
+    if device.type == "cuda":
+        learner.cuda()
+    return learner
+
+
 def compare_compiled(args: MAZeroConfig, scheme: dict, groups: dict, replay, device: torch.device,
                      rounds: int = 12) -> None:
     """The eager and the inductor-compiled unroll (`compile_unroll`) side by side. First two updates of each
     from the same weights on the same batches with dropout off (a compiled graph draws its own masks):
     the largest differences. Then the config as given, eager and compiled updates alternating on the same
     batches in one process, so that a shared machine's load drifts over both alike: median process CPU."""
-    def learner(config: MAZeroConfig) -> MAZeroLearner:
+    def learner(config: MAZeroConfig) -> MAZeroLearner:  # the same initial weights for both
         torch.manual_seed(0)
-        built = MAZeroLearner(MAZeroMAC(scheme, groups, config), scheme, Logger(get_console_logger("bench")), config)
-        if device.type == "cuda":
-            built.cuda()
-        return built
+        return build_learner(config, scheme, groups, device)
 
     batches = [replay.sample(args.batch_size) for _ in range(2)]
     losses, weights = [], []
@@ -153,10 +157,8 @@ def main() -> None:
         replay.insert_episode_batch(synthetic_episodes(scheme, groups, preprocess, args.env_info, 16, rng))
     if opts.compare_compiled:
         compare_compiled(args, scheme, groups, replay, device)
-    mac = MAZeroMAC(scheme, groups, args)
-    learner = MAZeroLearner(mac, scheme, Logger(get_console_logger("bench")), args)
-    if device.type == "cuda":
-        learner.cuda()
+    learner = build_learner(args, scheme, groups, device)
+    mac = learner.mac
     acting = synthetic_episodes(scheme, groups, preprocess, args.env_info, args.batch_size_run, rng)
     rows = np.arange(args.batch_size_run)
 

@@ -63,7 +63,7 @@ class MAZeroLearner(Learner):
         self.updates = 0
         self.device = torch.device("cpu")
         # The training step's unroll as one compiled graph (`compile_unroll`): its shapes never change
-        # within a run, so it compiles once; on CPU the eager unroll is dominated by per-op overhead.
+        # within a run, so it compiles once (docs/benchmarks.md: 16% less CPU per update on CPU).
         self.train_unroll = torch.compile(self._unroll) if args.compile_unroll else self._unroll
 
     # ---------------------------------------------------------- reanalysis
