@@ -21,7 +21,7 @@ from config.loader import ConfigError, load_layers, recursive_update  # noqa: E4
 from config.resolve import dotted_items, env_label, inherited_from_checkpoint, resolve_config  # noqa: E402
 from config.schema import RunConfig  # noqa: E402
 from utils.checkpoint import saved_config  # noqa: E402
-from utils.preflight import preflight  # noqa: E402
+from utils.preflight import check_checkpoint_path, preflight  # noqa: E402
 
 
 def split_argv(argv: list[str]) -> tuple[str, str, list[str]]:
@@ -59,24 +59,30 @@ def with_updates(argv: list[str]) -> dict[str, Any]:
     return updates
 
 
-def configure(argv: list[str]) -> tuple[RunConfig, list[str], dict[str, Any], Path | None]:
-    """The validated config, sacred's argv, and the keys taken from the checkpoint (and its path).
+def resolved_run_config(alg: str, env: str, explicit: dict[str, Any]) -> tuple[RunConfig, dict[str, Any], Path | None]:
+    """The validated config of ALG on ENV with the `with` updates, and the keys taken from the
+    checkpoint (and its path); no side effects, so tools can print what a run would use.
 
     With `checkpoint_path`, the checkpoint's seed and `env_args` replace the yaml defaults (not the
     user's explicit overrides) before sacred sees the config, so sacred records and uses them."""
-    alg, env, sacred_argv = split_argv(argv[1:])
-    explicit = with_updates(sacred_argv)
     merged = recursive_update(load_layers(alg, env), explicit)
     args = resolve_config(merged)
-    preflight(args)
-    if not args.checkpoint_path:
-        return args, sacred_argv, {}, None
-    found = saved_config(args.checkpoint_path, args.load_step)
-    if found is None:  # nothing readable: the restore says why
-        return args, sacred_argv, {}, None
+    check_checkpoint_path(args)
+    found = saved_config(args.checkpoint_path, args.load_step) if args.checkpoint_path else None
+    if found is None:  # no checkpoint, or nothing readable: the restore says why
+        return args, {}, None
     path, saved = found
     taken = inherited_from_checkpoint(merged, explicit, saved)
-    return resolve_config(recursive_update(merged, taken)), sacred_argv, taken, path
+    return resolve_config(recursive_update(merged, taken)), taken, path
+
+
+def configure(argv: list[str]) -> tuple[RunConfig, list[str], dict[str, Any], Path | None]:
+    """The validated and preflighted config, sacred's argv, and the keys taken from the checkpoint
+    (and its path)."""
+    alg, env, sacred_argv = split_argv(argv[1:])
+    args, taken, taken_from = resolved_run_config(alg, env, with_updates(sacred_argv))
+    preflight(args)
+    return args, sacred_argv, taken, taken_from
 
 
 def main(argv: list[str]) -> None:

@@ -259,3 +259,29 @@ def test_show_config_refuses_a_bad_key_as_a_run_does(capsys):
         assert exit_.value.code == 2
         messages.append(capsys.readouterr().err)
     assert messages[0] == messages[1] == "Configuration error:\n  unknown config key 'lr_rate'; did you mean 'lr'?\n"
+
+
+def test_show_config_takes_seed_and_env_args_from_a_checkpoint_as_a_resume_does(capsys, tmp_path):
+    from tools import show_config
+    from utils import checkpoint as ckpt
+
+    saved = {"name": "qmix", "learner": "q_learner", "env": "matrix", "seed": 7,
+             "env_args": {"map_name": "matgame4", "episode_limit": 1}}
+    ckpt.save_checkpoint(tmp_path / "run" / "100", {"t_env": 100, "learner": {}, "config": saved})
+    results = tmp_path / "not-created"
+    show_config.main(["--config=qmix", "--env-config=matrix", f"checkpoint_path={tmp_path / 'run'}",
+                      f"results_dir={results}", "env_args.episode_limit=1"])
+    lines = {line.split("=", 1)[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["seed"].startswith("seed=7 ") and "(from checkpoint)" in lines["seed"]
+    assert lines["env_args.map_name"].startswith("env_args.map_name='matgame4' ") and "(from checkpoint)" in lines["env_args.map_name"]
+    assert "(from checkpoint)" not in lines["env_args.episode_limit"]  # given explicitly: the user's value stands
+    assert not results.exists()  # printing a config creates nothing
+
+
+def test_show_config_refuses_a_missing_checkpoint_as_a_run_does(capsys, tmp_path):
+    from tools import show_config
+
+    with pytest.raises(SystemExit) as exit_:
+        show_config.main(["--config=qmix", "--env-config=matrix", f"checkpoint_path={tmp_path / 'absent'}"])
+    assert exit_.value.code == 2
+    assert f"checkpoint_path: checkpoint_path '{tmp_path / 'absent'}' does not exist" in capsys.readouterr().err

@@ -241,3 +241,32 @@ def test_non_finite_priorities_stop_the_run_as_a_divergence_without_a_crash_chec
     assert info(run_dir)["diverged"].endswith(f"at t_env={diverged_at}")
     steps = checkpoint_steps(Path(info(run_dir)["model_dir"]))
     assert steps and max(steps) < diverged_at  # the step that diverged saved nothing
+
+
+def test_collected_records_join_a_resumed_runs_starts_but_not_two_runs_of_one_seed(tmp_path):
+    """Run A (seed 3) stopped at 100 and resumed to 300 (record B), and run C, seed 3 again from
+    scratch: the committed records hold two lineages of seed 3, so the tables count two values and
+    the plots draw two curves, and A+B read as one series across the resume."""
+    from tools import plots, records
+    from tools.collect_records import collect
+
+    results = tmp_path / "results"
+    for updates in (["t_max=100"], None, ["t_max=300"]):
+        if updates is None:  # B: resume A
+            (run_a,) = run_dirs(results, "qmix")
+            updates = ["t_max=300", f"checkpoint_path={info(run_a)['model_dir']}"]
+        proc = run_main("qmix", "matrix", results, *COMMON, *updates)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    collect(results, tmp_path / "records")
+    copied = sorted((tmp_path / "records" / "sacred" / "qmix").glob("*/*/info.json"))
+    assert len(copied) == 3 and all(str(results) not in p.read_text() for p in copied)  # sanitised, still linked
+
+    table = records.load_table([tmp_path / "records"], statuses=records.statuses(True))
+    assert table.groupby("lineage")["run_dir"].nunique().sort_values().tolist() == [1, 2]
+    final = records.values_at_budget(table, "test_return_mean", None)
+    assert final["seed"].tolist() == [3, 3] and final["step"].tolist() == [300, 300]
+    assert final["value"].iloc[0] == final["value"].iloc[1]  # same seed, same run: the resume reproduces it
+    at_100 = records.values_at_budget(table, "test_return_mean", 100)
+    assert len(at_100) == 2
+    grid, values = plots.seed_curves(table[table["metric"] == "test_return_mean"], "step")
+    assert values.shape[0] == 2 and grid[-1] == 300

@@ -173,7 +173,7 @@ def test_search_ratio_per_seed():
     rows = []
     for seed, (search, prior) in enumerate([(1.0, 0.9), (0.8, 0.8)]):
         for metric, value in (("test_battle_won_mean", search), ("test_prior_battle_won_mean", prior)):
-            rows.append({"alg": "mazero", "env": "sc2-smax", "map": "3m", "seed": seed, "label": "x",
+            rows.append({"alg": "mazero", "env": "sc2-smax", "map": "3m", "seed": seed, "lineage": f"seed{seed}", "label": "x",
                          "status": "COMPLETED", "run_dir": f"r{seed}", "metric": metric, "step": 50_000.0,
                          "value": value, "wall_time": 1.0})
     text = tables.search_table(pd.DataFrame(rows), "mazero", "battle_won_mean", {"3m": 50_000})

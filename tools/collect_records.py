@@ -1,6 +1,7 @@
 """Copies the small records of a results dir into the repository, so its tables and figures
-regenerate from a clone: each sacred run's `config.json`, `run.json` and `metrics.json`, and the
-1,024-episode evaluation CSVs under `eval/`. Never checkpoints or replays.
+regenerate from a clone: each sacred run's `config.json`, `run.json`, `metrics.json` and `info.json`
+(where it saved and which checkpoint it resumed from: how a resumed run's starts are joined), and
+the 1,024-episode evaluation CSVs under `eval/`. Never checkpoints or replays.
 
     python -m tools.collect_records results/study_3m docs/runs/smax_study/3m
 
@@ -22,7 +23,7 @@ from typing import Any
 from tools.records import load_runs
 
 REPO = Path(__file__).resolve().parents[1]
-RECORD_FILES = ("config.json", "run.json", "metrics.json")
+RECORD_FILES = ("config.json", "run.json", "metrics.json", "info.json")
 LOCAL_PATH = re.compile(r"(?<![\w.])/(?:tmp|home|root|Users|private)/[^\s\"',;:]*")
 
 

@@ -76,8 +76,8 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray
 
 def seed_curves(rows: pd.DataFrame, x: str, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """(grid, values[seed, grid]): every seed's curve interpolated onto the x-range all seeds cover. A
-    resumed run's records (one per start) continue one another and make one curve."""
-    runs = [g.sort_values(x) for _, g in rows.dropna(subset=[x]).groupby("seed")]
+    resumed run's records (one per start, one lineage) continue one another and make one curve."""
+    runs = [g.sort_values(x) for _, g in rows.dropna(subset=[x]).groupby("lineage")]
     if not runs:
         return np.array([]), np.zeros((0, 0))
     low = max(r[x].iloc[0] for r in runs)

@@ -1,6 +1,6 @@
 """Sacred records of a results dir as tidy (long-format) tables.
 
-One row per (run, metric, step): alg, env, map, seed, label, status, run_dir, metric, step,
+One row per (run, metric, step): alg, env, map, seed, lineage, label, status, run_dir, metric, step,
 value, wall_time. Every plot, aggregate and table reads this one shape, so they agree on which
 runs and which numbers they use."""
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["alg", "env", "map", "seed", "label", "status", "run_dir", "metric", "step", "value", "wall_time"]
+COLUMNS = ["alg", "env", "map", "seed", "lineage", "label", "status", "run_dir", "metric", "step", "value", "wall_time"]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One sacred run: identity from config.json, status from run.json, series from metrics.json."""
+    """One sacred run: identity from config.json, status from run.json, series from metrics.json,
+    where it saved and what it resumed from in info.json."""
 
     alg: str
     env: str
@@ -30,6 +31,7 @@ class Run:
     run_dir: Path
     config: dict = field(repr=False, hash=False, compare=False)
     metrics: dict = field(repr=False, hash=False, compare=False)
+    info: dict = field(default_factory=dict, repr=False, hash=False, compare=False)
 
 
 def read_json(path: Path) -> Any:
@@ -59,10 +61,36 @@ def load_run(run_dir: Path) -> Run | None:
     status = read_json(run_dir / "run.json").get("status", "UNKNOWN")
     metrics_path = run_dir / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    info_path = run_dir / "info.json"
+    info = read_json(info_path) if info_path.is_file() else {}
     env, map_name = env_and_map(config)
     return Run(alg=str(config.get("name", run_dir.parent.parent.name)), env=env, map=map_name,
                seed=int(config.get("seed", -1)), label=str(config.get("label", "default")), status=status,
-               run_dir=run_dir, config=config, metrics=metrics)
+               run_dir=run_dir, config=config, metrics=metrics, info=info)
+
+
+def lineages(runs: list[Run]) -> dict[Path, str]:
+    """run_dir -> the from-scratch run it continues. A resumed run leaves one sacred record per
+    start; `info.resumed_from` (the checkpoint it loaded) lies under the `info.model_dir` of the
+    start before it, so following those links finds the first start. Records without that info
+    (made before it was kept) fall back to one lineage per (alg, env, map, seed)."""
+    by_model_dir = {str(r.info["model_dir"]): r for r in runs if r.info.get("model_dir")}
+
+    def first_start(run: Run, seen: frozenset = frozenset()) -> Run | None:
+        if not run.info.get("model_dir"):
+            return None
+        resumed_from = run.info.get("resumed_from")
+        if not resumed_from or run.run_dir in seen:
+            return run
+        earlier = next((by_model_dir[str(d)] for d in Path(resumed_from).parents if str(d) in by_model_dir), None)
+        return run if earlier is None else first_start(earlier, seen | {run.run_dir})
+
+    found = {}
+    for run in runs:
+        first = first_start(run)
+        found[run.run_dir] = (f"seed{run.seed}" if first is None
+                              else f"seed{first.seed}:{first.run_dir.parent.parent.name}/{first.run_dir.name}")
+    return found
 
 
 def load_runs(results_dir: Path | str, statuses: Iterable[str] | None = ("COMPLETED",)) -> list[Run]:
@@ -87,6 +115,8 @@ def wall_clock_at(run: Run, steps: np.ndarray) -> np.ndarray:
 def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """The long table of `metrics` (None: every metric) of `runs`."""
     wanted = set(metrics) if metrics is not None else None
+    runs = list(runs)
+    lineage = lineages(runs)
     frames = []
     for run in runs:
         for name, series in run.metrics.items():
@@ -94,7 +124,8 @@ def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFr
                 continue
             steps = np.asarray(series["steps"], float)
             frames.append(pd.DataFrame({
-                "alg": run.alg, "env": run.env, "map": run.map, "seed": run.seed, "label": run.label,
+                "alg": run.alg, "env": run.env, "map": run.map, "seed": run.seed,
+                "lineage": lineage[run.run_dir], "label": run.label,
                 "status": run.status, "run_dir": str(run.run_dir), "metric": name, "step": steps,
                 "value": np.asarray(series["values"], float), "wall_time": wall_clock_at(run, steps),
             }))
@@ -116,15 +147,15 @@ def load_table(results_dirs: Iterable[Path | str], metrics: Iterable[str] | None
 
 
 def values_at_budget(table: pd.DataFrame, metric: str, budget: float | None, slack: float = 0.02) -> pd.DataFrame:
-    """Per seed (alg, env, map, seed): the metric's last value at or before the budget. A run resumed
-    from its checkpoint leaves one sacred record per start; they continue one another, so a seed's
-    records are read as one series rather than counted as several seeds.
+    """Per seed (alg, env, map, lineage): the metric's last value at or before the budget. A run
+    resumed from its checkpoint leaves one sacred record per start; they continue one another (one
+    lineage), so they are read as one series rather than counted as several seeds.
 
     `budget=None` takes each run's final value. A run whose last evaluation is below
     `budget * (1 - slack)` has not reached the budget and is left out; evaluations up to
     `budget * (1 + slack)` still count, since t_env overshoots the budget by part of an episode."""
     rows = table[table["metric"] == metric].sort_values("step")
-    keys = ["alg", "env", "map", "seed"]
+    keys = ["alg", "env", "map", "seed", "lineage"]
     out = []
     for key, group in rows.groupby(keys, sort=True):
         if budget is not None:

@@ -60,7 +60,7 @@ def search_rows(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, flo
         budget = budgets.get(map_name, budgets.get("*"))
         search = values_at_budget(group, f"test_{base}", budget)
         prior = values_at_budget(group, f"test_prior_{base}", budget)
-        both = search.merge(prior, on=["seed"], suffixes=("_search", "_prior"))
+        both = search.merge(prior, on=["seed", "lineage"], suffixes=("_search", "_prior"))
         if both.empty:
             continue
         steps = f"{budget:,.0f}" if budget is not None else f"final ({both['step_search'].max():,.0f})"
