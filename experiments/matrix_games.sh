@@ -21,6 +21,11 @@ GAMES="matgame1 matgame2 matgame3 matgame4"
 SEEDS="1 2 3"
 # The override set that turns `mazero` into a matrix-game learner (support for returns up to 100).
 MATRIX_SET="t_max=2000 num_simulations=20 batch_size=32 hidden_dim=64 communication_layers=1 updates_per_env_step=1.0 lr=0.001 support_size=10 test_interval=200 test_nepisode=8 reanalyse_cache=False reanalyse_workers=0 batch_size_run=4"
+# These runs use the paper's search and AWPO settings (MAZeroConfig's defaults), not the authors'
+# SMAC-script values that `mazero` now takes: rho 0.75, and eq. 14 as printed (alpha 3, no
+# standardisation, no clip). Each ablation keeps the key it switches (rho 0 or behaviour cloning).
+PAPER_RHO="mcts_rho=0.75"
+PAPER_AWPO="awpo_alpha=3.0 awpo_standardise=False awpo_clip=None"
 
 train() {  # train <results_dir> <alg> <map> <seed> [overrides...]
     local results=$1 alg=$2 map=$3 seed=$4
@@ -39,13 +44,15 @@ for experiment in $experiments; do
             train "$results" qmix "$game" "$seed" t_max=20000
             train "$results" vdn "$game" "$seed" t_max=20000
             # shellcheck disable=SC2086
-            train "$results" mazero "$game" "$seed" $MATRIX_SET
+            train "$results" mazero "$game" "$seed" $MATRIX_SET $PAPER_RHO $PAPER_AWPO
         done; done ;;
     ablations)
-        for alg in mazero_no_oslambda mazero_bc mazero_sampled_muzero; do
-            # shellcheck disable=SC2086
-            train "$results" "$alg" matgame2 1 $MATRIX_SET
-        done ;;
+        # shellcheck disable=SC2086
+        train "$results" mazero_no_oslambda matgame2 1 $MATRIX_SET $PAPER_AWPO
+        # shellcheck disable=SC2086
+        train "$results" mazero_bc matgame2 1 $MATRIX_SET $PAPER_RHO
+        # shellcheck disable=SC2086
+        train "$results" mazero_sampled_muzero matgame2 1 $MATRIX_SET ;;
     reanalysis)
         for seed in 1 2; do
             train "$results/cached" mazero_matrix matgame2 "$seed" t_max=2000

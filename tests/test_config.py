@@ -38,8 +38,10 @@ def test_ablation_files_extend_their_base():
     base, ablation = load_layers("mazero", "matrix"), load_layers("mazero_bc", "matrix")
     assert ablation["policy_loss"] == "bc" and "policy_loss" not in base  # mazero keeps the schema's default
     assert resolved("mazero", "matrix").policy_loss == "awpo"
-    assert {k: v for k, v in ablation.items() if k not in ("policy_loss", "name")} == \
-           {k: v for k, v in base.items() if k not in ("policy_loss", "name")}
+    awpo = ("awpo_alpha", "awpo_standardise", "awpo_clip")  # unread under bc: back to the schema's defaults
+    assert {key: ablation[key] for key in awpo} == {"awpo_alpha": 3.0, "awpo_standardise": False, "awpo_clip": None}
+    assert {k: v for k, v in ablation.items() if k not in ("policy_loss", "name", *awpo)} == \
+           {k: v for k, v in base.items() if k not in ("policy_loss", "name", *awpo)}
 
 
 def test_command_line_parsing_matches_sacred():

@@ -112,7 +112,8 @@ def test_ppo_refuses_a_batch_size_it_would_not_read(alg):
 
 
 @pytest.mark.parametrize("alg, overrides, key, switch", [
-    ("mazero", {"policy_loss": "bc", "awpo_alpha": 2.0}, "awpo_alpha=2.0", "policy_loss=awpo"),
+    ("mazero", {"policy_loss": "bc"}, "awpo_alpha=2.0, awpo_standardise=True, awpo_clip=3.0", "policy_loss=awpo"),
+    ("mazero_paper", {"policy_loss": "bc", "awpo_alpha": 2.0}, "awpo_alpha=2.0", "policy_loss=awpo"),
     ("mazero_matrix", {"reanalyse_cache": False, "reanalyse_max_age": 50}, "reanalyse_max_age=50", "reanalyse_cache=True"),
     ("mazero_matrix", {"reanalyse_workers": 0, "reanalyse_ray_address": "auto"}, "reanalyse_ray_address='auto'",
      "reanalyse_workers >= 1"),
@@ -127,7 +128,7 @@ def test_a_key_its_switch_leaves_unread_is_refused(alg, overrides, key, switch):
 
 
 def test_a_switched_off_key_at_its_default_is_accepted():
-    args = resolved("mazero", policy_loss="bc", awpo_alpha=3.0)
+    args = resolved("mazero", policy_loss="bc", awpo_alpha=3.0, awpo_standardise=False, awpo_clip=None)
     assert args.policy_loss == "bc"
 
 

@@ -20,6 +20,10 @@ from utils.logging import Logger, get_console_logger
 INFO = EnvInfo(n_agents=3, n_actions=6, obs_shape=5, state_shape=7, episode_limit=12, backend="test", noop_action=4)
 
 
+# behaviour cloning as mazero_bc.yaml sets it: mazero's AWPO keys back to their (unread) defaults
+BC = {"policy_loss": "bc", "awpo_alpha": 3.0, "awpo_standardise": False, "awpo_clip": None}
+
+
 def config(**overrides) -> MAZeroConfig:
     raw = recursive_update(load_layers("mazero", "matrix"), {
         "seed": 0, "num_simulations": 6, "batch_size": 8, "min_replay_transitions": 8, "unroll_steps": 3,
@@ -107,7 +111,7 @@ def test_controller_dead_agents_take_the_noop_and_actions_are_available():
     assert mac.select_actions(batch, t_ep=1, t_env=0, bs=np.array([0]), test_mode=True)[0, 2].item() == 4
 
 
-@pytest.mark.parametrize("overrides", [{}, {"policy_loss": "bc"}, {"model_type": "flat"},
+@pytest.mark.parametrize("overrides", [{}, BC, {"model_type": "flat"},
                                        {"share_parameters": False, "communication": False},
                                        {"reanalyse_cache": False}])
 def test_learner_update_trains_lags_the_target_and_round_trips(overrides):
@@ -150,7 +154,7 @@ def test_learner_reports_how_much_the_clip_shrank_the_update(policy_loss):
     torch.manual_seed(0)
     batch, scheme, groups, preprocess = episode_batch([6, 9, 12])
     for clip, binds in ((1e-4, True), (1e6, False)):
-        args = config(policy_loss=policy_loss, grad_norm_clip=clip)
+        args = config(**(BC if policy_loss == "bc" else {}), grad_norm_clip=clip)
         learner = MAZeroLearner(MAZeroMAC(scheme, groups, args), scheme, Logger(get_console_logger("test")), args)
         replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
         replay.insert_episode_batch(batch)

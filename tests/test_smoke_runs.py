@@ -52,7 +52,7 @@ def only_run_dir(results: Path, alg: str) -> Path:
 # already; each runs end to end on the matrix game (the flat joint-action model, whose SMAX action
 # space is far larger, runs on both).
 MATRIX_ONLY = {"mazero_bc", "mazero_no_oslambda", "mazero_sampled_muzero", "mazero_no_sharing", "mazero_no_comm",
-               "mazero_matrix", "mazero_reference"}
+               "mazero_matrix"}
 CASES = [(alg, env) for alg in available("algs") for env in sorted(ENVS) if not (env == "sc2" and alg in MATRIX_ONLY)]
 
 
