@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tools.study import cells, load_evaluations, markdown_table
+from tools.study import cells, figure, load_evaluations, markdown_table, seeds_label
 
 
 def write(folder, name, rows):
@@ -42,3 +42,17 @@ def test_a_badly_named_file_is_refused(tmp_path):
     write(tmp_path, "results.csv", [{"step": 1, "episodes": 1, "test_battle_won_mean": 0.0}])
     with pytest.raises(ValueError, match="seed<N>"):
         load_evaluations(tmp_path)
+
+
+def test_the_figure_draws_the_ordered_algorithms_with_their_seed_counts(tmp_path):
+    for seed in (1, 2, 3):
+        rows = [{"step": 25_000, "episodes": 1024, "test_battle_won_mean": 0.2 * seed}]
+        if seed < 3:  # the third seed has not reached 50k
+            rows.append({"step": 50_000, "episodes": 1024, "test_battle_won_mean": 0.3 * seed})
+        write(tmp_path, f"mazero_3m_seed{seed}.csv", rows)
+        write(tmp_path, f"qmix_tuned_3m_seed{seed}.csv", [{"step": 25_000, "episodes": 1024, "test_battle_won_mean": 0.1}])
+    summary = cells(load_evaluations(tmp_path), [25_000, 50_000])
+    fig = figure(summary, "t", ["qmix_tuned", "mazero"])
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["qmix_tuned (n=3)", "mazero (n=2-3)"]
+    assert seeds_label(pd.Series([4, 4])) == "n=4"

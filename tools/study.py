@@ -83,20 +83,29 @@ def markdown_table(summary: pd.DataFrame, steps: list[int], order: list[str] | N
     return "\n".join(lines)
 
 
-def figure(summary: pd.DataFrame, title: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    for alg, group in summary.groupby("alg"):
-        group = group.sort_values("step")
+def seeds_label(counts: pd.Series) -> str:
+    """`n=3`, or `n=2-4` where the cells of one curve have different numbers of seeds."""
+    low, high = int(counts.min()), int(counts.max())
+    return f"n={high}" if low == high else f"n={low}-{high}"
+
+
+def figure(summary: pd.DataFrame, title: str, order: list[str] | None = None) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
+    for alg in order or sorted(summary["alg"].unique()):
+        group = summary[summary["alg"] == alg].sort_values("step")
+        if group.empty:
+            continue
         style = "--" if alg.endswith("(prior)") else "-"
         name = alg.replace(" (prior)", "")
-        ax.plot(group["step"] / 1000, group["mean"], style, marker="o", color=colour(name), label=f"{alg} (n={group['n'].max()})")
+        ax.plot(group["step"] / 1000, group["mean"], style, marker="o", color=colour(name),
+                label=f"{alg} ({seeds_label(group['n'])})")
         ax.fill_between(group["step"] / 1000, group["low"], group["high"], color=colour(name), alpha=0.15)
     ax.set_xlabel("env steps (thousands)")
     ax.set_ylabel("test win rate (1,024 episodes)")
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: the curves cross the whole panel
     fig.tight_layout()
     return fig
 
@@ -106,17 +115,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folders", type=Path, nargs="+",
                         help="folders holding eval/ (one map; several combine, e.g. a sweep's with the study's)")
     parser.add_argument("--steps", type=int, nargs="+", required=True)
-    parser.add_argument("--order", nargs="*", help="algorithms in table order (default: alphabetical)")
+    parser.add_argument("--order", nargs="*",
+                        help="the algorithms shown, in table order (default: all, alphabetical)")
     parser.add_argument("--figure", type=Path, help="path stem of the figure (.png and .pdf)")
     args = parser.parse_args(argv)
     evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
     if evaluations.empty:
         raise SystemExit(f"no evaluations under {', '.join(str(f / 'eval') for f in args.folders)}")
     summary = cells(evaluations, args.steps)
+    if args.order:  # a folder may hold variants that this table and figure leave out
+        summary = summary[summary["alg"].isin(args.order)]
     print(markdown_table(summary, args.steps, args.order))
     if args.figure:
         maps = ", ".join(sorted(evaluations["map"].unique()))
-        for path in save(figure(summary, f"SMAX {maps}: win rate per env step"), args.figure):
+        for path in save(figure(summary, f"SMAX {maps}: win rate per env step", args.order), args.figure):
             print(f"wrote {path}")
 
 
