@@ -1,0 +1,59 @@
+"""How the reanalysis cache's work changes over a MAZero run, read from its sacred records.
+
+The learner logs running totals (`reanalyse_positions_total`, `reanalyse_cached_total`,
+`reanalyse_wait_s_total`) at every log step; differences between consecutive log steps give, per
+window of env steps, the cache's hit rate, the positions searched per 1,000 env steps and the
+seconds the learner waited for targets per 1,000 env steps. A resumed run starts its totals (and
+its cache) from zero, so each sacred record is read on its own.
+
+    python bench/reanalysis_cache_windows.py docs/runs/smax_sweep/3m/reference/sacred/mazero_reference/sc2-smax_3m/seed3-run1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+TOTALS = ("reanalyse_positions_total", "reanalyse_cached_total", "reanalyse_wait_s_total")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    end: int
+    hit_rate: float
+    searched_per_k: float
+    wait_s_per_k: float
+
+
+def windows(metrics: dict) -> list[Window]:
+    """One window per pair of consecutive log steps at which the learner logged all three totals."""
+    missing = [k for k in TOTALS if k not in metrics]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} in these metrics: a run with reanalyse_cache=True logs them")
+    series = [dict(zip(metrics[k]["steps"], metrics[k]["values"])) for k in TOTALS]
+    steps = sorted(set.intersection(*(set(s) for s in series)))
+    out = []
+    for a, b in zip(steps, steps[1:]):
+        drawn, cached, waited = (s[b] - s[a] for s in series)
+        if drawn <= 0:
+            continue
+        per_k = 1000.0 / (b - a)
+        out.append(Window(a, b, cached / drawn, (drawn - cached) * per_k, waited * per_k))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", type=Path, nargs="+", help="sacred run folders (holding metrics.json)")
+    for run in p.parse_args().runs:
+        print(run.name)
+        print("| env steps | cache hit rate | positions searched per 1,000 env steps | learner's wait per 1,000 env steps |")
+        print("|---|---|---|---|")
+        for w in windows(json.loads((run / "metrics.json").read_text())):
+            print(f"| {w.start:,}-{w.end:,} | {w.hit_rate:.2f} | {w.searched_per_k:,.0f} | {w.wait_s_per_k:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()

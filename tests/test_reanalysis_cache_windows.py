@@ -1,0 +1,37 @@
+"""bench/reanalysis_cache_windows.py: per-window hit rate, searches and wait from the logged running totals."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+spec = importlib.util.spec_from_file_location(
+    "reanalysis_cache_windows", Path(__file__).parents[1] / "bench" / "reanalysis_cache_windows.py")
+cache_windows = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = cache_windows  # dataclasses look their module up there
+spec.loader.exec_module(cache_windows)
+
+
+def totals(steps, values):
+    return {"steps": steps, "values": values}
+
+
+def test_windows_are_differences_of_the_running_totals():
+    metrics = {
+        "reanalyse_positions_total": totals([0, 2000, 4000, 5000], [0, 1000, 3000, 3000]),
+        "reanalyse_cached_total": totals([0, 2000, 4000, 5000], [0, 900, 2400, 2400]),
+        # logged at one step the others were not: that step is left out
+        "reanalyse_wait_s_total": totals([0, 1000, 2000, 4000, 5000], [0, 0.5, 1.0, 7.0, 7.0]),
+    }
+    got = cache_windows.windows(metrics)
+    # 0-2k: 1000 drawn, 900 cached -> hit 0.9, 100 searched over 2k steps = 50 per 1k, 1.0 s / 2 = 0.5 s per 1k
+    # 2k-4k: 2000 drawn, 1500 cached -> 0.75, 500 / 2 = 250 per 1k, 6.0 s / 2 = 3.0 s per 1k; 4k-5k drew nothing
+    assert [(w.start, w.end) for w in got] == [(0, 2000), (2000, 4000)]
+    assert [w.hit_rate for w in got] == pytest.approx([0.9, 0.75])
+    assert [w.searched_per_k for w in got] == pytest.approx([50.0, 250.0])
+    assert [w.wait_s_per_k for w in got] == pytest.approx([0.5, 3.0])
+
+
+def test_a_run_without_the_cache_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="reanalyse_cache=True"):
+        cache_windows.windows({"reanalyse_positions_total": totals([0], [0])})
