@@ -123,8 +123,6 @@ def main(argv: list[str] | None = None) -> None:
     if evaluations.empty:
         raise SystemExit(f"no evaluations under {', '.join(str(f / 'eval') for f in args.folders)}")
     summary = cells(evaluations, args.steps)
-    if args.order:  # a folder may hold variants that this table and figure leave out
-        summary = summary[summary["alg"].isin(args.order)]
     print(markdown_table(summary, args.steps, args.order))
     if args.figure:
         maps = ", ".join(sorted(evaluations["map"].unique()))
