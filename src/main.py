@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 from config.loader import ConfigError, load_layers, recursive_update  # noqa: E402
 from config.resolve import dotted_items, env_label, inherited_from_checkpoint, resolve_config  # noqa: E402
 from config.schema import RunConfig  # noqa: E402
-from utils.checkpoint import saved_config  # noqa: E402
+from utils.checkpoint import CheckpointError, check_compatible, saved_config  # noqa: E402
 from utils.preflight import check_checkpoint_path, preflight  # noqa: E402
 
 
@@ -73,7 +73,12 @@ def resolved_run_config(alg: str, env: str, explicit: dict[str, Any]) -> tuple[R
         return args, {}, None
     path, saved = found
     taken = inherited_from_checkpoint(merged, explicit, saved)
-    return resolve_config(recursive_update(merged, taken)), taken, path
+    args = resolve_config(recursive_update(merged, taken))
+    try:  # refused here, before the run loads a replay of gigabytes only to refuse it then
+        check_compatible(saved, args.model_dump(mode="json"), path)
+    except CheckpointError as err:
+        raise ConfigError(str(err)) from None
+    return args, taken, path
 
 
 def configure(argv: list[str]) -> tuple[RunConfig, list[str], dict[str, Any], Path | None]:

@@ -289,7 +289,8 @@ def train(exp: Experiment, sacred_run: Any = None) -> None:
                 checkpoint(exp)
             if sacred_run is not None:
                 sacred_run.info["interrupted"] = stop.signal_name
-            exp.logger.console.warning(f"{stop.signal_name} received: checkpoint saved, run marked interrupted")
+            saved = "checkpoint saved" if args.save_model else "no checkpoint (save_model=False)"
+            exp.logger.console.warning(f"{stop.signal_name} received: {saved}, run marked interrupted")
             raise KeyboardInterrupt
     if state.last_test_t != runner.t_env:
         evaluate(exp)

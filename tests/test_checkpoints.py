@@ -46,9 +46,10 @@ def test_evaluate_runs_test_episodes_of_a_checkpoint(tmp_path):
     assert "return_mean" not in metrics                      # no training episodes
 
 
-def test_sigint_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
+def interrupt_qmix_run(tmp_path: Path, *updates: str) -> tuple[str, Path]:
+    """Starts an endless QMIX run, sends SIGINT once it has logged, returns (its output, its run dir)."""
     cmd = [sys.executable, str(MAIN), "--config=qmix", "--env-config=matrix", "with", f"results_dir={tmp_path}",
-           "t_max=100000000", "save_model_interval=100000000", "runner_log_interval=50", "seed=1"]
+           "t_max=100000000", "runner_log_interval=50", "seed=1", *updates]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob("sacred/qmix/*/1/metrics.json")):
@@ -56,13 +57,25 @@ def test_sigint_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
-    run_dir = only_run_dir(tmp_path, "qmix")
+    return output, only_run_dir(tmp_path, "qmix")
+
+
+def test_sigint_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
+    output, run_dir = interrupt_qmix_run(tmp_path, "save_model_interval=100000000")
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "INTERRUPTED", output[-2000:]
     info = json.loads((run_dir / "info.json").read_text())
     assert info["interrupted"] == "SIGINT"
     saved = list(Path(info["model_dir"]).glob("*/checkpoint.pt"))
     assert len(saved) == 1 and int(saved[0].parent.name) > 0
+
+
+def test_sigint_without_save_model_marks_the_run_interrupted_and_says_nothing_was_saved(tmp_path):
+    output, run_dir = interrupt_qmix_run(tmp_path, "save_model=False")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "INTERRUPTED", output[-2000:]
+    assert "SIGINT received: no checkpoint (save_model=False)" in output
+    assert "checkpoint saved" not in output
+    assert not list(tmp_path.glob("models/**/checkpoint.pt"))
 
 
 def test_sigterm_with_a_reanalysis_worker_still_saves_and_marks_the_run_interrupted(tmp_path):
