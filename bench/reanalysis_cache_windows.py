@@ -7,6 +7,7 @@ seconds the learner waited for targets per 1,000 env steps. A resumed run starts
 its cache) from zero, so each sacred record is read on its own.
 
     python bench/reanalysis_cache_windows.py docs/runs/smax_sweep/3m/reference/sacred/mazero_reference/sc2-smax_3m/seed3-run1
+    python bench/reanalysis_cache_windows.py <run folder> --span 90000 95000   # one row over that range
 """
 from __future__ import annotations
 
@@ -27,13 +28,20 @@ class Window:
     wait_s_per_k: float
 
 
-def windows(metrics: dict) -> list[Window]:
-    """One window per pair of consecutive log steps at which the learner logged all three totals."""
+def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
+    """One window per pair of consecutive log steps at which the learner logged all three totals;
+    with `span` (from, to), one window from the first of those steps at or after `from` to the last
+    at or before `to`."""
     missing = [k for k in TOTALS if k not in metrics]
     if missing:
         raise ValueError(f"no {', '.join(missing)} in these metrics: a run with reanalyse_cache=True logs them")
     series = [dict(zip(metrics[k]["steps"], metrics[k]["values"])) for k in TOTALS]
     steps = sorted(set.intersection(*(set(s) for s in series)))
+    if span is not None:
+        inside = [t for t in steps if span[0] <= t <= span[1]]
+        if len(inside) < 2:
+            raise ValueError(f"fewer than two logged steps within {span[0]:,}-{span[1]:,}")
+        steps = [inside[0], inside[-1]]
     out = []
     for a, b in zip(steps, steps[1:]):
         drawn, cached, waited = (s[b] - s[a] for s in series)
@@ -47,11 +55,14 @@ def windows(metrics: dict) -> list[Window]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", type=Path, nargs="+", help="sacred run folders (holding metrics.json)")
-    for run in p.parse_args().runs:
+    p.add_argument("--span", type=int, nargs=2, metavar=("FROM", "TO"),
+                   help="one row over the logged steps within FROM-TO instead of one per log step")
+    args = p.parse_args()
+    for run in args.runs:
         print(run.name)
         print("| env steps | cache hit rate | positions searched per 1,000 env steps | learner's wait per 1,000 env steps |")
         print("|---|---|---|---|")
-        for w in windows(json.loads((run / "metrics.json").read_text())):
+        for w in windows(json.loads((run / "metrics.json").read_text()), args.span):
             print(f"| {w.start:,}-{w.end:,} | {w.hit_rate:.2f} | {w.searched_per_k:,.0f} | {w.wait_s_per_k:.1f} s |")
 
 

@@ -32,6 +32,19 @@ def test_windows_are_differences_of_the_running_totals():
     assert [w.wait_s_per_k for w in got] == pytest.approx([0.5, 3.0])
 
 
+def test_a_span_is_one_window_from_its_first_to_its_last_logged_step():
+    steps = [0, 1000, 2000, 3000, 4000]
+    metrics = {"reanalyse_positions_total": totals(steps, [0, 100, 300, 600, 1000]),
+               "reanalyse_cached_total": totals(steps, [0, 90, 240, 420, 660]),
+               "reanalyse_wait_s_total": totals(steps, [0, 1.0, 2.0, 4.0, 8.0])}
+    (w,) = cache_windows.windows(metrics, span=(500, 3500))  # logged steps 1000 and 3000
+    # 1k-3k: 500 drawn, 330 cached -> 0.66; 170 searched over 2k steps = 85 per 1k; 3.0 s / 2 = 1.5 s per 1k
+    assert (w.start, w.end) == (1000, 3000)
+    assert (w.hit_rate, w.searched_per_k, w.wait_s_per_k) == pytest.approx((0.66, 85.0, 1.5))
+    with pytest.raises(ValueError, match="fewer than two"):
+        cache_windows.windows(metrics, span=(1500, 2500))
+
+
 def test_a_run_without_the_cache_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="reanalyse_cache=True"):
         cache_windows.windows({"reanalyse_positions_total": totals([0], [0])})

@@ -85,7 +85,7 @@ class MAZeroConfig(RunConfig):
         "sampled position at every update")
     reanalyse_max_age: int = Field(
         default=400, ge=0, description="updates a cached target's model may be old (reference: targets from a "
-        "model 200-400 updates old)")
+        "model 200-400 updates old; 1200 halves the late-run searches on SMAX 3m, docs/benchmarks.md)")
     reanalyse_workers: int = Field(default=0, ge=0, description="Ray actors that search off the learner's core; 0: in process")
     reanalyse_lookahead: int = Field(
         default=0, ge=0, description="batches sampled ahead and reanalysed in one search while the previous "
