@@ -6,13 +6,10 @@
 #   2. the search benchmark with CUDA graphs, fp32, with mctx on JAX's GPU back-end (issue 3 table);
 #   3. the same with the tree steps and the model call compiled (torch.compile), then also bf16;
 #   4. MAZero's wall-clock per 1,000 env steps with the paper's settings, compiled tree.
-# Python packages the GPU image lacks travel as wheels in .whl/ (see docs/benchmarks.md).
+# Python packages the GPU image lacks travel as wheels in .whl/ (bench/gpu_prelude.sh).
 set -u
 OUT=${OUT:-/tmp/gpu_checks}; mkdir -p "$OUT"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 JAX_PLATFORMS=cpu
+. bench/gpu_prelude.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
 

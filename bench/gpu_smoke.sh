@@ -3,10 +3,7 @@
 # (role masks, soft epsilon-greedy and the target sync on the GPU) and MAZero on SMAX 3m.
 set -u
 OUT=${OUT:-/tmp/gpu_smoke}; mkdir -p "$OUT"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 JAX_PLATFORMS=cpu
+. bench/gpu_prelude.sh
 COMMON="env_args.backend=smax env_args.map_name=3m use_cuda=True results_dir=$OUT/results save_model=False test_nepisode=8"
 echo "== RODE (cuda)"
 timeout 150 python3 src/main.py --config=rode_tuned --env-config=sc2 with $COMMON t_max=3000 \

@@ -5,15 +5,12 @@
 # (sacred status INTERRUPTED, metrics kept); the sacred records and the logs come back as one tarball,
 # from which docs/benchmarks.md reads the wall-clock per 1,000 env steps of each run.
 #   RUN_SECONDS=360 bash bench/gpu_training_runs.sh
-# Python packages the GPU image lacks travel as wheels in .whl/ (see docs/benchmarks.md). Ray is not
-# among them (its wheel is larger than a device call may carry), hence reanalyse_workers=0: on a GPU
-# the learner's process searches the reanalysis batches itself.
+# Python packages the GPU image lacks travel as wheels in .whl/ (bench/gpu_prelude.sh). Ray is not
+# among them, hence reanalyse_workers=0: on a GPU the learner's process searches the reanalysis
+# batches itself.
 set -u
 OUT=${OUT:-/tmp/gpu_training_runs}; mkdir -p "$OUT"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 JAX_PLATFORMS=cpu
+. bench/gpu_prelude.sh
 RUN_SECONDS=${RUN_SECONDS:-360}
 results=/tmp/gpu_training_runs_results; mkdir -p "$results/logs"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
