@@ -113,6 +113,48 @@ def test_episode_replay_state_dict_round_trip_keeps_sampling_sequence():
     assert clone.sample(1)["state"][0, 0, 0].item() == first
 
 
+def test_a_partly_filled_replay_saves_only_its_filled_rows_and_restores_them_exactly(tmp_path):
+    """A checkpoint early in a run must not carry the whole preallocated buffer, and the restored
+    buffer must equal the original, empty rows included (they are zeros either way)."""
+    replay = EpisodeReplay(scheme(), GROUPS, replay_args(50), PREPROCESS)
+    batch = new_batch()
+    fill_episode(batch, 0, 2)
+    fill_episode(batch, 1, 3, offset=50)
+    replay.insert_episode_batch(batch)
+    state = replay.state_dict()
+    assert all(v.shape[0] == 2 for v in state["storage"]["transition_data"].values())
+    assert all(v.shape[0] == 2 for v in state["storage"]["episode_data"].values())
+    torch.save(state, tmp_path / "part.pt")
+    torch.save({"storage": {"transition_data": replay.storage.transition_data,  # the untrimmed buffer
+                            "episode_data": replay.storage.episode_data}}, tmp_path / "full.pt")
+    assert (tmp_path / "part.pt").stat().st_size * 10 < (tmp_path / "full.pt").stat().st_size
+
+    clone = EpisodeReplay(scheme(), GROUPS, replay_args(50), PREPROCESS)
+    clone.load_state_dict(torch.load(tmp_path / "part.pt", weights_only=False))
+    for key, value in replay.storage.transition_data.items():
+        assert torch.equal(clone.storage.transition_data[key], value), key
+    for key, value in replay.storage.episode_data.items():
+        assert torch.equal(clone.storage.episode_data[key], value), key
+    batch = new_batch()  # the restored buffer goes on filling the rows after the saved ones
+    fill_episode(batch, 0, 1, offset=900)
+    fill_episode(batch, 1, 1, offset=950)
+    clone.insert_episode_batch(batch)
+    assert clone.storage["state"][:4, 0, 0].tolist() == [0.0, 50.0, 900.0, 950.0]
+
+
+def test_a_full_replay_saves_its_buffer_as_it_is_and_a_misfit_state_is_refused():
+    replay = EpisodeReplay(scheme(), GROUPS, replay_args(2), PREPROCESS)
+    batch = new_batch()
+    fill_episode(batch, 0, 2)
+    fill_episode(batch, 1, 3, offset=50)
+    replay.insert_episode_batch(batch)
+    state = replay.state_dict()
+    assert state["storage"]["transition_data"]["obs"] is replay.storage.transition_data["obs"]  # no copy
+    small = EpisodeReplay(scheme(), GROUPS, replay_args(1), PREPROCESS)
+    with pytest.raises(ValueError, match="does not fit a buffer"):
+        small.load_state_dict(state)
+
+
 def test_on_policy_replay_holds_only_the_latest_rollout():
     replay = OnPolicyReplay()
     assert not replay.can_sample(1)

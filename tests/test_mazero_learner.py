@@ -79,6 +79,22 @@ def test_replay_evicts_whole_oldest_episodes():
     assert set(sample.obs[:, 1, 0, 0].long().tolist()) <= {1000 + t for t in range(4)} | {2000 + t for t in range(5)}
 
 
+def test_a_partly_filled_transition_replay_saves_its_filled_rows_and_resumes_sampling_exactly():
+    args = config(buffer_size=6)
+    batch, scheme, groups, preprocess = episode_batch([4, 7])
+    replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
+    replay.insert_episode_batch(batch)
+    state = replay.state_dict()
+    assert state["storage"]["transition_data"]["obs"].shape[0] == 2  # of 6 rows
+    clone = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
+    clone.load_state_dict(state)
+    more, *_ = episode_batch([5], offset=1000)
+    for r in (replay, clone):
+        r.insert_episode_batch(more)  # into row 2 of both
+    a, b = replay.sample(16), clone.sample(16)
+    assert np.array_equal(a.ids, b.ids) and torch.equal(a.obs, b.obs) and torch.equal(a.rewards, b.rewards)
+
+
 def test_action_views_round_trip_and_mask_joint_actions():
     avail = torch.tensor([[1, 0, 1], [0, 1, 1]])
     flat = ActionView(n_agents=2, n_actions=3, flat=True)

@@ -78,7 +78,7 @@ class EpisodeReplay(Replay):
         return batch[:, : batch.max_t_filled()]
 
     def state_dict(self) -> dict:
-        return {"storage": self.storage.state_dict(), "index": self.index,
+        return {"storage": self.storage.state_dict(rows=self.episodes_in_buffer), "index": self.index,
                 "episodes_in_buffer": self.episodes_in_buffer, "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:

@@ -143,7 +143,7 @@ class PrioritizedTransitionReplay(Replay):
 
     # ------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
-        return {"storage": self.storage.state_dict(), "sampler": self.sampler.state_dict(),
+        return {"storage": self.storage.state_dict(rows=self.episodes_in_buffer), "sampler": self.sampler.state_dict(),
                 "lengths": self.lengths.copy(), "first_ids": self.first_ids.copy(),
                 "row_of_slot": self.row_of_slot.copy(), "next_row": self.next_row,
                 "episodes_in_buffer": self.episodes_in_buffer, "transitions_seen": self.transitions_seen,
