@@ -72,3 +72,30 @@ def test_a_matrix_game_is_evaluated_with_the_relabelling_it_was_trained_on(run_d
     unpinned = make(MatrixArgs(map_name="matgame4"), episode_seeds(0, TRAIN_STREAM, 0, 4))  # what --seed 0 alone gives
     assert (trained.envs[0].permutations == evaluated.envs[0].permutations).all()
     assert not (trained.envs[0].permutations == unpinned.envs[0].permutations).all()
+
+
+def test_a_run_whose_config_was_renamed_is_evaluated_under_the_config_named_by_the_user(run_dir, tmp_path):
+    """A checkpoint saved under a config name that no longer exists: refused with a pointer to
+    `--config`, then rebuilt from the named yaml plus the run's saved keys, its own name kept."""
+    import shutil
+
+    import torch
+
+    last = ec.checkpoint_steps(run_dir)[-1]
+    renamed = tmp_path / "renamed_run"
+    shutil.copytree(run_dir / str(last), renamed / str(last))
+    path = renamed / str(last) / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    state["config"]["name"] = "qmix_since_renamed"
+    torch.save(state, path)
+
+    with pytest.raises(SystemExit):
+        ec.main([str(renamed), "--episodes", "2"])
+    with pytest.raises(SystemExit):
+        ec.main([str(renamed), "--episodes", "2", "--config", "no_such_alg"])
+    config = ec.saved_config(renamed, last)
+    assert "name='qmix_since_renamed'" in ec.trained_overrides(config, "qmix")
+    table = ec.evaluate_run(renamed, [last], 3, 0, tmp_path / "evals", [], config_name="qmix")
+    original = ec.evaluate_run(run_dir, [last], 3, 0, tmp_path / "evals_original", [])
+    assert table["alg"].tolist() == ["qmix_since_renamed"]
+    assert table["test_return_mean"].iloc[0] == original["test_return_mean"].iloc[0]

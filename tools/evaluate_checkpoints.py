@@ -7,6 +7,8 @@ final-policy number a paper can quote.
 
     python -m tools.evaluate_checkpoints results/models/<run> --episodes 1024 --from-step 500000
     python -m tools.evaluate_checkpoints results/models/<run> --steps 1000000 --out final.csv -- use_cuda=True
+    python -m tools.evaluate_checkpoints results/models/<run> --config mazero -- num_simulations=100
+        # a run saved under a config since renamed, rebuilt from today's yaml, with a deeper search
 
 Each checkpoint is evaluated by the framework itself, in a subprocess:
 `src/main.py --config=<alg> --env-config=<env> with env_args.map_name=<map> checkpoint_path=<run>
@@ -38,7 +40,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from config.loader import load_layers, recursive_update  # noqa: E402
+from config.loader import available as configs_of_kind, load_layers, recursive_update  # noqa: E402
 from config.resolve import dotted_items, resolve_config  # noqa: E402
 from runners.parallel_runner import TRAIN_STREAM, episode_seeds  # noqa: E402
 from utils.checkpoint import checkpoint_steps  # noqa: E402
@@ -63,11 +65,15 @@ def run_identity(config: dict) -> tuple[str, str, str]:
     return config["name"], config["env"], str((config.get("env_args") or {}).get("map_name", ""))
 
 
-def trained_overrides(config: dict) -> list[str]:
+def trained_overrides(config: dict, alg: str | None = None) -> list[str]:
     """`key=value` for every key where the run's saved config differs from its alg/env yaml files,
     so the evaluation rebuilds the agent the run trained (e.g. `hidden_dim=128`, a diagnostic
-    switch), not the yaml default. Values are Python literals, as sacred parses them."""
-    raw = load_layers(config["name"], config["env"])
+    switch), not the yaml default. Values are Python literals, as sacred parses them.
+
+    `alg`: the yaml to diff against when it is not the run's own `name` (a config renamed or
+    removed since the run); the run's `name` then differs too and travels, so the checkpoint
+    check still sees the run's own name."""
+    raw = load_layers(alg or config["name"], config["env"])
     if "map_name" in (config.get("env_args") or {}):
         raw = recursive_update(raw, {"env_args": {"map_name": config["env_args"]["map_name"]}})
     with warnings.catch_warnings():
@@ -122,14 +128,16 @@ def evaluate_step(command: list[str], results_dir: Path) -> dict[str, float]:
 
 
 def evaluate_run(run_dir: Path, steps: list[int], episodes: int, seed: int, results_dir: Path,
-                 overrides: list[str]) -> pd.DataFrame:
+                 overrides: list[str], config_name: str | None = None) -> pd.DataFrame:
+    """`config_name`: the alg yaml to rebuild the run with instead of its own `name` (see
+    `trained_overrides`); the table's `alg` stays the run's own name."""
     config = saved_config(run_dir, steps[-1])
     alg, env, map_name = run_identity(config)
-    carried = trained_overrides(config) + seed_derived_overrides(config)
+    carried = trained_overrides(config, config_name) + seed_derived_overrides(config)
     print(f"{alg} on {env} {map_name}, the run's own settings: {' '.join(carried) or '(yaml defaults)'}", flush=True)
     rows = []
     for step in steps:
-        command = evaluation_command(alg, env, map_name, run_dir, step, episodes, seed, results_dir,
+        command = evaluation_command(config_name or alg, env, map_name, run_dir, step, episodes, seed, results_dir,
                                      carried + overrides)
         metrics = evaluate_step(command, results_dir)
         rows.append({"alg": alg, "env": env, "map": map_name, "step": step, "episodes": episodes, **metrics})
@@ -162,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results-dir", type=Path, help="where the evaluations' sacred records go (default: temp)")
     parser.add_argument("--metric", default="test_battle_won_mean", help="metric of the printed summary")
     parser.add_argument("--out", type=Path, help="CSV of every checkpoint's test metrics")
+    parser.add_argument("--config", help="alg config to rebuild the run with, for a run whose own config "
+                                         "was since renamed or removed (its saved keys travel as overrides)")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
@@ -175,9 +185,16 @@ def main(argv: list[str] | None = None) -> None:
     if not steps:
         parser.error(f"no checkpoint at or after step {args.from_step} (saved: {saved})")
 
+    name = saved_config(args.run_dir, steps[-1])["name"]
+    available = configs_of_kind("algs")
+    if (args.config or name) not in available:
+        parser.error(f"no alg config '{args.config or name}'" + ("" if args.config else
+                     " (the run's own, since renamed or removed?): pass --config <alg> with its settings now")
+                     + f"; available: {', '.join(available)}")
     with tempfile.TemporaryDirectory() as tmp:
         results_dir = (args.results_dir or Path(tmp)).resolve()
-        table = evaluate_run(args.run_dir.resolve(), steps, args.episodes, args.seed, results_dir, overrides)
+        table = evaluate_run(args.run_dir.resolve(), steps, args.episodes, args.seed, results_dir, overrides,
+                             args.config)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
