@@ -8,17 +8,48 @@
 # Only the checkpoints nearest to multiples of 25,000 steps are evaluated (set STUDY_EVAL_STEPS to
 # change them); STUDY_EVAL_OVERRIDES are passed to the evaluations (e.g. `batch_size_run=32`: MAZero's
 # test searches then run 32 episodes at once, for about the cost of 8). Writes <results_dir>/sacred/<n>/ (the run's sacred record), <results_dir>/models/<run>/ (checkpoints)
-# and <results_dir>/eval/<alg>_<map>_seed<seed>.csv (the 1,024-episode evaluations).
+# and <results_dir>/eval/<alg>_<map>_seed<seed>.csv (the 1,024-episode evaluations; STUDY_EVAL_EPISODES
+# sets another count).
+#
+# Run again with the same arguments, it resumes: from the newest checkpoint of this (alg, map, seed)
+# under <results_dir>/models (its replay too when the run saves it), unless that checkpoint is
+# already at t_max; each start writes its own model directory, and the evaluation takes every
+# step from the directory that saved it. So a run longer than one sitting is the same command,
+# repeated until its evaluation CSV appears.
 set -euo pipefail
 results=$1 map=$2 t_max=$3 interval=$4 alg=$5 seed=$6
 shift 6
 cd "$(dirname "$0")/.."
 mkdir -p "$results/eval" "$results/logs"
 log="$results/logs/${alg}_${map}_seed${seed}.log"
-python src/main.py --config="$alg" --env-config=sc2 with env_args.map_name="$map" seed="$seed" \
-    t_max="$t_max" save_model=True save_model_interval="$interval" torch_threads=1 \
-    results_dir="$results" "$@" > "$log" 2>&1
-run_dir=$(ls -d "$results/models/${alg}__"*"${map}"*"__seed${seed}__"* | tail -n 1)
-python -m tools.evaluate_checkpoints "$run_dir" --episodes 1024 --seed 0 \
+
+run_dirs() {  # this (alg, map, seed)'s model directories that hold a checkpoint, oldest first
+    local dir
+    for dir in $(ls -d "$results/models/${alg}__"*"${map}__seed${seed}__"* 2>/dev/null | sort); do
+        if ls "$dir"/*/checkpoint.pt > /dev/null 2>&1; then echo "$dir"; fi
+    done
+}
+newest_step() {  # the newest saved step of a model directory
+    ls "$1" | grep -E '^[0-9]+$' | sort -n | tail -n 1
+}
+
+resume=()
+last_dir=$(run_dirs | tail -n 1)
+if [[ -n "$last_dir" ]]; then
+    step=$(newest_step "$last_dir")
+    if (( step >= t_max )); then
+        echo "$alg $map seed $seed: trained to $step (>= $t_max), evaluating" >> "$log"
+    else
+        echo "$alg $map seed $seed: resuming from $last_dir at $step" >> "$log"
+        resume=("checkpoint_path=$last_dir")
+    fi
+fi
+if [[ -z "$last_dir" || ${#resume[@]} -gt 0 ]]; then
+    python src/main.py --config="$alg" --env-config=sc2 with env_args.map_name="$map" seed="$seed" \
+        t_max="$t_max" save_model=True save_model_interval="$interval" torch_threads=1 \
+        results_dir="$results" "${resume[@]}" "$@" >> "$log" 2>&1
+fi
+mapfile -t dirs < <(run_dirs)
+python -m tools.evaluate_checkpoints "${dirs[@]}" --episodes "${STUDY_EVAL_EPISODES:-1024}" --seed 0 \
     --steps ${STUDY_EVAL_STEPS:-$(seq -s ' ' 25000 25000 "$t_max")} \
     --out "$results/eval/${alg}_${map}_seed${seed}.csv" -- ${STUDY_EVAL_OVERRIDES:-} >> "$log" 2>&1

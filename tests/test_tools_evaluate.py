@@ -99,3 +99,28 @@ def test_a_run_whose_config_was_renamed_is_evaluated_under_the_config_named_by_t
     original = ec.evaluate_run(run_dir, [last], 3, 0, tmp_path / "evals_original", [])
     assert table["alg"].tolist() == ["qmix_since_renamed"]
     assert table["test_return_mean"].iloc[0] == original["test_return_mean"].iloc[0]
+
+
+def test_a_run_resumed_across_two_starts_is_evaluated_from_both_directories(run_dir, tmp_path, capsys):
+    """Each start of a resumed run writes its own model directory; the tool takes them together and
+    evaluates each step from the directory that saved it. Directories of two different runs are refused."""
+    results = tmp_path / "resumed"
+    done = run_main("qmix", "matrix", results, f"checkpoint_path={run_dir}", "t_max=400", "batch_size=4",
+                    "hidden_dim=16")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (resumed,) = list((results / "models").iterdir())
+    first, second = ec.checkpoint_steps(run_dir), ec.checkpoint_steps(resumed)
+    assert min(second) > max(first)
+    out = tmp_path / "chain.csv"
+    ec.main([str(run_dir), str(resumed), "--episodes", "2", "--steps", str(first[-1]), str(second[-1]),
+             "--results-dir", str(tmp_path / "evals"), "--out", str(out), "--metric", "test_return_mean"])
+    assert pd.read_csv(out)["step"].tolist() == [first[-1], second[-1]]
+
+    other = tmp_path / "other"
+    done = run_main("qmix", "matrix", other, "t_max=100", "env_args.map_name=matgame4", "batch_size=4",
+                    "hidden_dim=16", "seed=5")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (other_dir,) = list((other / "models").iterdir())
+    with pytest.raises(SystemExit):
+        ec.main([str(run_dir), str(other_dir), "--episodes", "2"])
+    assert "not one run" in capsys.readouterr().err

@@ -7,6 +7,8 @@ final-policy number a paper can quote.
 
     python -m tools.evaluate_checkpoints results/models/<run> --episodes 1024 --from-step 500000
     python -m tools.evaluate_checkpoints results/models/<run> --steps 1000000 --out final.csv -- use_cuda=True
+    python -m tools.evaluate_checkpoints results/models/<run> results/models/<its resumed run> --steps 50000 100000
+        # a run resumed across two starts: each step from the directory that saved it
     python -m tools.evaluate_checkpoints results/models/<run> --config mazero -- num_simulations=100
         # a run saved under a config since renamed, rebuilt from today's yaml, with a deeper search
 
@@ -155,6 +157,22 @@ def summary(table: pd.DataFrame, metric: str) -> str:
             f"min {values.min():.3f}, max {values.max():.3f}")
 
 
+def saved_checkpoints(run_dirs: list[Path]) -> dict[int, Path]:
+    """step -> the model directory holding it, over the directories of one run resumed across
+    several starts (each start writes its own); they must be one run: alg, env, map and seed."""
+    where: dict[int, Path] = {}
+    identity = None
+    for run_dir in run_dirs:
+        steps = checkpoint_steps(run_dir)
+        config = saved_config(run_dir, steps[-1])
+        this = (*run_identity(config), config.get("seed"))
+        if identity is not None and this != identity:
+            raise ValueError(f"'{run_dir}' is {this} (alg, env, map, seed), not {identity}: not one run")
+        identity = this
+        where.update({step: run_dir for step in steps})
+    return dict(sorted(where.items()))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides: list[str] = []
@@ -162,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
         overrides = argv[argv.index("--") + 1:]
         argv = argv[:argv.index("--")]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path, help="a run's model directory (results/models/<run>)")
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="run_dir",
+                        help="a run's model directory (results/models/<run>); for a run resumed across "
+                             "several starts, each start's directory")
     parser.add_argument("--episodes", type=int, default=1024, help="test episodes per checkpoint")
     parser.add_argument("--from-step", type=int, default=0, help="skip checkpoints before this env step")
     parser.add_argument("--steps", type=int, nargs="*", help="only these steps (the nearest saved ones)")
@@ -175,9 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
-    if not args.run_dir.is_dir():
-        parser.error(f"run directory '{args.run_dir}' does not exist")
-    saved = checkpoint_steps(args.run_dir)
+    for run_dir in args.run_dirs:
+        if not run_dir.is_dir():
+            parser.error(f"run directory '{run_dir}' does not exist")
+    try:
+        where = saved_checkpoints([d.resolve() for d in args.run_dirs])
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    saved = list(where)
     if args.steps:
         steps = sorted({min(saved, key=lambda s, want=want: abs(s - want)) for want in args.steps})
     else:
@@ -185,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     if not steps:
         parser.error(f"no checkpoint at or after step {args.from_step} (saved: {saved})")
 
-    name = saved_config(args.run_dir, steps[-1])["name"]
+    name = saved_config(where[steps[-1]], steps[-1])["name"]
     available = configs_of_kind("algs")
     if (args.config or name) not in available:
         parser.error(f"no alg config '{args.config or name}'" + ("" if args.config else
@@ -193,8 +218,10 @@ def main(argv: list[str] | None = None) -> None:
                      + f"; available: {', '.join(available)}")
     with tempfile.TemporaryDirectory() as tmp:
         results_dir = (args.results_dir or Path(tmp)).resolve()
-        table = evaluate_run(args.run_dir.resolve(), steps, args.episodes, args.seed, results_dir, overrides,
-                             args.config)
+        tables = [evaluate_run(run_dir, [s for s in steps if where[s] == run_dir], args.episodes, args.seed,
+                               results_dir, overrides, args.config)
+                  for run_dir in dict.fromkeys(where[s] for s in steps)]
+    table = pd.concat(tables, ignore_index=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
