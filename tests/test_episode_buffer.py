@@ -100,12 +100,18 @@ def test_episode_replay_wraps_around_and_samples_without_replacement():
     assert sample.max_seq_length == 4  # truncated to the longest filled episode
 
 
-def test_episode_replay_state_dict_round_trip_keeps_sampling_sequence():
-    replay = EpisodeReplay(scheme(), GROUPS, replay_args(4), PREPROCESS)
+def replay_with_two_episodes(buffer_size):
+    """An EpisodeReplay holding two episodes (2 and 3 steps; obs/state values t and 50 + t)."""
+    replay = EpisodeReplay(scheme(), GROUPS, replay_args(buffer_size), PREPROCESS)
     batch = new_batch()
     fill_episode(batch, 0, 2)
     fill_episode(batch, 1, 3, offset=50)
     replay.insert_episode_batch(batch)
+    return replay
+
+
+def test_episode_replay_state_dict_round_trip_keeps_sampling_sequence():
+    replay = replay_with_two_episodes(buffer_size=4)
     state = replay.state_dict()
     first = replay.sample(1)["state"][0, 0, 0].item()
     clone = EpisodeReplay(scheme(), GROUPS, replay_args(4), PREPROCESS)
@@ -116,11 +122,7 @@ def test_episode_replay_state_dict_round_trip_keeps_sampling_sequence():
 def test_a_partly_filled_replay_saves_only_its_filled_rows_and_restores_them_exactly(tmp_path):
     """A checkpoint early in a run must not carry the whole preallocated buffer, and the restored
     buffer must equal the original, empty rows included (they are zeros either way)."""
-    replay = EpisodeReplay(scheme(), GROUPS, replay_args(50), PREPROCESS)
-    batch = new_batch()
-    fill_episode(batch, 0, 2)
-    fill_episode(batch, 1, 3, offset=50)
-    replay.insert_episode_batch(batch)
+    replay = replay_with_two_episodes(buffer_size=50)
     state = replay.state_dict()
     assert all(v.shape[0] == 2 for v in state["storage"]["transition_data"].values())
     assert all(v.shape[0] == 2 for v in state["storage"]["episode_data"].values())
@@ -143,11 +145,7 @@ def test_a_partly_filled_replay_saves_only_its_filled_rows_and_restores_them_exa
 
 
 def test_a_full_replay_saves_its_buffer_as_it_is_and_a_misfit_state_is_refused():
-    replay = EpisodeReplay(scheme(), GROUPS, replay_args(2), PREPROCESS)
-    batch = new_batch()
-    fill_episode(batch, 0, 2)
-    fill_episode(batch, 1, 3, offset=50)
-    replay.insert_episode_batch(batch)
+    replay = replay_with_two_episodes(buffer_size=2)
     state = replay.state_dict()
     assert state["storage"]["transition_data"]["obs"] is replay.storage.transition_data["obs"]  # no copy
     small = EpisodeReplay(scheme(), GROUPS, replay_args(1), PREPROCESS)
