@@ -124,7 +124,8 @@ def test_a_partly_filled_replay_saves_only_its_filled_rows_and_restores_them_exa
     buffer must equal the original, empty rows included (they are zeros either way)."""
     replay = replay_with_two_episodes(buffer_size=50)
     state = replay.state_dict()
-    assert all(v.shape[0] == 2 for v in state["storage"]["transition_data"].values())
+    # two rows, and the steps of the longer episode (3 transitions and its final observation)
+    assert all(v.shape[:2] == (2, 4) for v in state["storage"]["transition_data"].values())
     assert all(v.shape[0] == 2 for v in state["storage"]["episode_data"].values())
     torch.save(state, tmp_path / "part.pt")
     torch.save({"storage": {"transition_data": replay.storage.transition_data,  # the untrimmed buffer

@@ -85,9 +85,11 @@ def test_a_partly_filled_transition_replay_saves_its_filled_rows_and_resumes_sam
     replay = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
     replay.insert_episode_batch(batch)
     state = replay.state_dict()
-    assert state["storage"]["transition_data"]["obs"].shape[0] == 2  # of 6 rows
+    assert state["storage"]["transition_data"]["obs"].shape[:2] == (2, 8)  # of 6 rows; the 7-step episode's 8 observations
     clone = PrioritizedTransitionReplay(scheme, groups, args, preprocess)
     clone.load_state_dict(state)
+    for key, value in replay.storage.transition_data.items():
+        assert torch.equal(clone.storage.transition_data[key], value), key
     more, *_ = episode_batch([5], offset=1000)
     for r in (replay, clone):
         r.insert_episode_batch(more)  # into row 2 of both

@@ -176,26 +176,32 @@ class EpisodeBatch:
     def state_dict(self, rows: int | None = None) -> dict:
         """The first `rows` episodes (all by default). A replay passes the rows it has filled, so
         a checkpoint early in a run holds what was collected, not the whole preallocated buffer
-        (5,000 padded episodes: 2.2 GB on SMAX 2s3z). A copy, since saving a view of a tensor
+        (5,000 episodes padded to the episode limit: 2.2 GB on SMAX 2s3z); the steps after the
+        longest of them, empty padding, are left out too. A copy, since saving a view of a tensor
         would write the tensor's whole storage."""
         if rows is None or rows >= self.batch_size:
             return {"transition_data": self.transition_data, "episode_data": self.episode_data}
-        return {"transition_data": {k: v[:rows].clone() for k, v in self.transition_data.items()},
+        steps = int(self.transition_data["filled"][:rows].sum(1).max()) if rows else 0
+        return {"transition_data": {k: v[:rows, :steps].clone() for k, v in self.transition_data.items()},
                 "episode_data": {k: v[:rows].clone() for k, v in self.episode_data.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        """Takes a state of up to `batch_size` episodes into the first rows; the rest are empty."""
-        for store, saved in ((self.transition_data, state["transition_data"]), (self.episode_data, state["episode_data"])):
+        """Takes a state of up to `batch_size` episodes of up to `max_seq_length` steps into the
+        first rows and steps; the rest are empty."""
+        for store, saved, time_axis in ((self.transition_data, state["transition_data"], True),
+                                        (self.episode_data, state["episode_data"], False)):
             for key in store:
-                rows = saved[key].shape[0]
-                if rows > self.batch_size or saved[key].shape[1:] != store[key].shape[1:]:
-                    raise ValueError(f"saved '{key}' of shape {tuple(saved[key].shape)} does not fit a buffer "
-                                     f"of shape {tuple(store[key].shape)}")
-                if rows == self.batch_size:
-                    store[key] = saved[key].to(self.device)
+                value, shape = saved[key], store[key].shape
+                fixed = 2 if time_axis else 1  # leading axes that may be shorter than the buffer's
+                if (value.shape[fixed:] != shape[fixed:]
+                        or any(n > limit for n, limit in zip(value.shape[:fixed], shape[:fixed]))):
+                    raise ValueError(f"saved '{key}' of shape {tuple(value.shape)} does not fit a buffer "
+                                     f"of shape {tuple(shape)}")
+                if value.shape == shape:
+                    store[key] = value.to(self.device)
                 else:
                     store[key] = torch.zeros_like(store[key])
-                    store[key][:rows] = saved[key].to(self.device)
+                    store[key][tuple(slice(0, n) for n in value.shape[:fixed])] = value.to(self.device)
 
     def __repr__(self) -> str:
         return f"EpisodeBatch(batch_size={self.batch_size}, max_seq_length={self.max_seq_length}, keys={sorted(self.scheme)})"
