@@ -181,7 +181,7 @@ class EpisodeBatch:
         would write the tensor's whole storage."""
         if rows is None or rows >= self.batch_size:
             return {"transition_data": self.transition_data, "episode_data": self.episode_data}
-        steps = int(self.transition_data["filled"][:rows].sum(1).max()) if rows else 0
+        steps = self[:rows].max_t_filled() if rows else 0
         return {"transition_data": {k: v[:rows, :steps].clone() for k, v in self.transition_data.items()},
                 "episode_data": {k: v[:rows].clone() for k, v in self.episode_data.items()}}
 
