@@ -172,3 +172,37 @@ def test_timeout_is_terminal_or_flagged_and_obs_last_action() -> None:
         assert not step_info["battle_won"]
         assert step_info.get("episode_limit", False) is continuing
         assert env.get_stats()["timeouts"] == 1
+
+
+def test_branch_copies_one_env_with_own_streams_and_leaves_the_original_alone(vec: SMAXVecEnv) -> None:
+    """`branch` (Monte Carlo values from one state): every copy starts exactly at the chosen env's
+    state, copies given the same actions diverge (each has its own PRNG stream; SMAX's step is
+    stochastic), the same seed replays the same copies, and stepping them never moves the source."""
+    rng = np.random.default_rng(1)
+    vec.reset(SEEDS)
+    for _ in range(4):
+        vec.step(random_available(rng, vec.get_avail_actions()), np.ones(3, dtype=bool))
+    source = (vec.get_obs(), vec.get_state(), vec.get_avail_actions())
+    source_stats = vec.get_stats()
+    copies = vec.branch(1, 4, seed=7)
+    again = vec.branch(1, 4, seed=7)
+    assert copies.num_envs == 4 and vec.num_envs == 3
+    for got, want in zip((copies.get_obs(), copies.get_state(), copies.get_avail_actions()), source):
+        assert all(np.array_equal(row, want[1]) for row in got)
+    trajectories = []
+    for env in (copies, again):
+        observed = []
+        for _ in range(8):
+            rewards, terminated, _ = env.step(focus_fire(env.get_avail_actions()), np.ones(4, dtype=bool))
+            observed.append((env.get_obs(), rewards))
+        trajectories.append(observed)
+    for (obs_a, r_a), (obs_b, r_b) in zip(*trajectories):
+        assert np.array_equal(obs_a, obs_b) and np.array_equal(r_a, r_b)
+    final_obs = trajectories[0][-1][0]
+    assert any(not np.array_equal(final_obs[0], final_obs[i]) for i in range(1, 4))
+    assert np.array_equal(vec.get_obs(), source[0]) and np.array_equal(vec.get_state(), source[1])
+    assert vec.get_stats() == source_stats  # the copies' battles count in their own stats only
+    with pytest.raises(ValueError, match="env_index"):
+        vec.branch(3, 2, seed=0)
+    with pytest.raises(ValueError, match="copies"):
+        vec.branch(0, 0, seed=0)

@@ -11,7 +11,7 @@ command that makes it:
     ...
     <!-- /report -->
 
-Commands of `tools.tables` and `tools.study` print the block's body (a study's `--figure` is drawn too);
+Commands of `tools.tables`, `tools.study` and `tools.search_quality --table` print the block's body (a study's `--figure` is drawn too);
 a `tools.plots` block only draws its figure, and its body (the image link) is left as written."""
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import plots, study, tables
+from tools import plots, search_quality, study, tables
 
 DOCUMENT = Path("docs/results.md")
 BLOCK = re.compile(r"^<!-- report: (?P<command>.+?) -->\n(?P<body>.*?)^<!-- /report -->", re.S | re.M)
 TOOLS: dict[str, Callable[[list[str]], None]] = {"tools.tables": tables.main, "tools.study": study.main,
-                                                 "tools.plots": plots.main}
+                                                 "tools.plots": plots.main,
+                                                 "tools.search_quality": search_quality.main}
 FIGURE_FLAGS = ("--figure", "--out")
 
 

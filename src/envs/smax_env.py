@@ -256,6 +256,28 @@ class SMAXVecEnv(VecEnv):
         self._carry, packed = self._core.reset(keys)
         self._unpack(packed)
 
+    def branch(self, env_index: int, copies: int, seed: int) -> "SMAXVecEnv":
+        """A new vec env of `copies` environments that all continue from env `env_index`'s current
+        state, each with its own PRNG stream drawn from `seed`: Monte Carlo estimates from one
+        state (e.g. the value of each joint action a search considered). This env is untouched."""
+        import jax
+        import jax.numpy as jnp
+
+        if not 0 <= env_index < self.num_envs or copies < 1:
+            raise ValueError(f"branch needs 0 <= env_index < {self.num_envs} and copies >= 1, "
+                             f"got env_index={env_index}, copies={copies}")
+        twin = object.__new__(SMAXVecEnv)
+        twin.__dict__.update(self.__dict__)
+        twin.num_envs = copies
+        twin._stats = BattleStats()
+        carry = jax.tree.map(lambda x: jnp.repeat(x[env_index:env_index + 1], copies, axis=0), self._carry)
+        carry["rng"] = self._keys_from_seeds([seed * copies + i for i in range(copies)])
+        twin._carry = carry
+        twin._obs = np.repeat(self._obs[env_index:env_index + 1], copies, axis=0)
+        twin._state = np.repeat(self._state[env_index:env_index + 1], copies, axis=0)
+        twin._avail = np.repeat(self._avail[env_index:env_index + 1], copies, axis=0)
+        return twin
+
     def _unpack(self, packed: Any) -> dict[str, np.ndarray]:
         """Splits the packed host copy into writable obs/state/avail arrays and the step outputs."""
         flat = np.asarray(packed)

@@ -1,0 +1,261 @@
+"""What a trained MAZero's search knows about the real game, measured against the game itself.
+
+At root states met while the checkpoint plays SMAX (its evaluation search: no noise, the most
+visited joint action), every joint action the search sampled at the root is also played in copies
+of the real environment (`SMAXVecEnv.branch`): the child's joint action first, then the prior
+policy (sampled from each agent's prior) to the end of the episode. That gives each child a Monte
+Carlo value under the prior (its discounted return, averaged over `--rollouts` copies) to hold
+against the model's Q of the same child (r + gamma V of the search), and the real first-step
+reward to hold against the model's predicted one.
+
+    python -m tools.search_quality <run's model dir> --step 50000 --roots 64 --rollouts 16 --out q.csv
+    python -m tools.search_quality <run's model dir> --step 50000 -- num_simulations=100 num_sampled_actions=5
+        # the same checkpoint measured with another search
+    python -m tools.search_quality --table q.csv other.csv      # the docs' table of saved measurements
+
+Printed per root and averaged over roots (mean and 95% interval):
+- rank correlation (Spearman) of the model's Q and the Monte Carlo Q over the sampled children,
+  and of the predicted and real first-step rewards: does the model rank joint actions right?
+- spread (std over children) of the Monte Carlo Q against its own sampling error: does the
+  choice among the sampled joint actions matter in the real game?
+- the Monte Carlo Q of the search's choice, of the prior's likeliest child and of the best child,
+  each minus the children's mean: how much of the available improvement the search takes;
+- the Monte Carlo value of the visit distribution (the policy target) minus that of the sampling
+  distribution it started from: the real improvement a policy update towards the search can bring.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from config.resolve import resolve_config  # noqa: E402
+from envs.registry import make_vec_env  # noqa: E402
+from envs.smax_env import SMAXVecEnv  # noqa: E402
+from modules.mazero.build import input_pipeline, model_config, search_config  # noqa: E402
+from modules.mazero.inputs import InputPipeline  # noqa: E402
+from modules.mazero.model import MAZeroModel  # noqa: E402
+from search import SampledMCTS, select_action_eval  # noqa: E402
+from utils.checkpoint import find_checkpoint  # noqa: E402
+
+
+@dataclass
+class Agent:
+    """A checkpoint's model with the pieces that turn SMAX observations into its inputs."""
+
+    model: MAZeroModel
+    inputs: InputPipeline
+    search: SampledMCTS
+    gamma: float
+    generator: torch.Generator
+
+    def model_inputs(self, obs: np.ndarray, avail: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frames = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(1)  # one stacked frame
+        return self.inputs(frames, torch.as_tensor(avail))
+
+    @torch.no_grad()
+    def prior_actions(self, obs: np.ndarray, avail: np.ndarray) -> np.ndarray:
+        """One joint action per env sampled from each agent's prior (legal actions only)."""
+        inputs, model_avail, mask = self.model_inputs(obs, avail)
+        logits = self.model.policy_head(self.model.represent(inputs)).float()
+        logits = logits.masked_fill(~model_avail.bool(), float("-inf"))
+        draws = torch.multinomial(torch.softmax(logits, -1).flatten(0, 1), 1, generator=self.generator)
+        return self.inputs.view.to_env(draws.view(logits.shape[:2])).numpy()
+
+
+SEARCH_KEYS = ("num_simulations", "num_sampled_actions", "mcts_rho", "mcts_lambda", "pb_c_init", "pb_c_base",
+               "max_search_depth")
+
+
+def search_overrides(items: list[str]) -> dict:
+    """`key=value` pairs that change the search the checkpoint is measured with (values read as YAML)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in SEARCH_KEYS:
+            raise SystemExit(f"override '{item}' must be key=value with key one of {', '.join(SEARCH_KEYS)}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = None) -> tuple[Agent, dict]:
+    path = find_checkpoint(run_dir, step)
+    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    raw = {k: v for k, v in state["config"].items() if k != "env_info"} | (overrides or {})
+    args = resolve_config(raw)
+    if args.learner != "mazero_learner":
+        raise SystemExit(f"'{path}' is a {args.learner} checkpoint; this tool reads MAZero's")
+    if args.stacked_observations != 1:
+        raise SystemExit("this tool feeds one observation frame; the checkpoint stacks "
+                         f"{args.stacked_observations}")
+    probe = make_vec_env(args.env, args.env_args, [seed])
+    if not isinstance(probe, SMAXVecEnv):
+        raise SystemExit("this tool branches SMAX environments (env sc2 with the smax backend)")
+    args.env_info = probe.get_env_info()
+    model = MAZeroModel(model_config(args))
+    model.load_state_dict(state["learner"]["mac"]["model"])
+    model.eval()
+    agent = Agent(model, input_pipeline(args), SampledMCTS(search_config(args, use_noise=False)), args.gamma,
+                  torch.Generator().manual_seed(seed))
+    return agent, args.env_args
+
+
+def rollout_returns(env: SMAXVecEnv, first: np.ndarray, agent: Agent) -> tuple[np.ndarray, np.ndarray]:
+    """(discounted return, first reward) per env: `first` [B, N] now, the prior afterwards."""
+    active = np.ones(env.num_envs, dtype=bool)
+    returns = np.zeros(env.num_envs)
+    discount = np.ones(env.num_envs)
+    actions, first_reward = first, None
+    while active.any():
+        rewards, terminated, _ = env.step(actions, active)
+        if first_reward is None:
+            first_reward = rewards.astype(np.float64)
+        returns += discount * rewards * active
+        discount *= agent.gamma
+        active &= ~terminated
+        if active.any():
+            actions = agent.prior_actions(env.get_obs(), env.get_avail_actions())
+    return returns, first_reward
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation (average ranks for ties); nan when either side is constant."""
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+@torch.no_grad()
+def measure_root(env: SMAXVecEnv, agent: Agent, rollouts: int, seed: int) -> tuple[dict, np.ndarray]:
+    """One root's measurements, and the joint action the evaluation search plays there."""
+    inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
+    result = agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=False,
+                                 return_tree=True)
+    chosen = select_action_eval(result, agent.generator)
+    valid = result.valid[0].numpy()
+    children = result.joint_actions[0][valid]                      # [C, N] model actions
+    n_children = len(children)
+    env_children = agent.inputs.view.to_env(children).numpy()
+    branch = env.branch(0, n_children * rollouts, seed)
+    returns, first = rollout_returns(branch, np.repeat(env_children, rollouts, axis=0), agent)
+    mc_q = returns.reshape(n_children, rollouts)
+    real_r = first.reshape(n_children, rollouts).mean(1)
+    tree = result.tree
+    child_nodes = tree.child_node[0, 0][torch.as_tensor(valid)]
+    model_r = tree.reward[0][child_nodes.clamp(min=0)].numpy()
+    model_q = result.q_values[0][torch.as_tensor(valid)].numpy()
+    visits = result.visit_counts[0][torch.as_tensor(valid)].numpy()
+    prior = result.prior[0][torch.as_tensor(valid)].numpy()
+    sampled = result.beta_hat[0][torch.as_tensor(valid)].numpy()
+    q = mc_q.mean(1)
+    pick = int((children == chosen[0]).all(-1).nonzero()[0, 0]) if n_children else 0
+    row = {
+        "children": n_children,
+        "q_rank_corr": spearman(model_q, q) if n_children >= 3 else float("nan"),
+        "reward_rank_corr": spearman(model_r, real_r) if n_children >= 3 else float("nan"),
+        "mc_q_spread": float(q.std()),
+        "mc_q_stderr": float((mc_q.std(1, ddof=1) / np.sqrt(rollouts)).mean()) if rollouts > 1 else float("nan"),
+        "model_q_spread": float(model_q.std()),
+        "search_pick_gain": float(q[pick] - q.mean()),
+        "prior_pick_gain": float(q[int(prior.argmax())] - q.mean()),
+        "best_child_gain": float(q.max() - q.mean()),
+        "visit_target_gain": float((visits / max(visits.sum(), 1) - sampled / sampled.sum()) @ q),
+        "mc_q_mean": float(q.mean()),
+        "model_q_mean": float(model_q.mean()),
+        "root_value_pred": float(result.root_pred_value[0]),
+        "max_visit_share": float(visits.max() / max(visits.sum(), 1)),
+    }
+    return row, agent.inputs.view.to_env(chosen).numpy()
+
+
+def collect(agent: Agent, env_args: dict, roots: int, every: int, rollouts: int, seed: int) -> pd.DataFrame:
+    """Plays evaluation episodes and measures every `every`-th decision until `roots` are measured."""
+    env = make_vec_env("sc2", env_args, [seed])
+    assert isinstance(env, SMAXVecEnv)
+    rows, t, episode = [], 0, 0
+    while len(rows) < roots:
+        if t % every == 0:
+            row, action = measure_root(env, agent, rollouts, seed * 100_003 + len(rows))
+            rows.append({"episode": episode, "t": t, **row})
+        else:
+            inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
+            result = agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=False)
+            action = agent.inputs.view.to_env(select_action_eval(result, agent.generator)).numpy()
+        _, terminated, _ = env.step(action, np.ones(1, dtype=bool))
+        t += 1
+        if terminated[0]:
+            env.reset([seed + episode + 1])
+            t, episode = 0, episode + 1
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and normal 95% interval over roots of every measured column (nan entries dropped)."""
+    out = {}
+    for column in table.columns.drop(["episode", "t"]):
+        values = table[column].dropna().to_numpy(dtype=float)
+        half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+        out[column] = {"mean": values.mean() if len(values) else float("nan"), "ci95": half, "roots": len(values)}
+    return pd.DataFrame(out).T
+
+
+TABLE_COLUMNS = ("q_rank_corr", "reward_rank_corr", "mc_q_spread", "mc_q_stderr", "model_q_spread",
+                 "search_pick_gain", "visit_target_gain", "mc_q_mean")
+
+
+def markdown_table(paths: list[Path]) -> str:
+    """One row per measurement CSV (named by its file stem): mean +- 95% half-width over its roots."""
+    lines = ["| measurement | roots | " + " | ".join(f"`{c}`" for c in TABLE_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(TABLE_COLUMNS)]
+    for path in paths:
+        summary = summarise(pd.read_csv(path))
+        cells = [f"{summary.loc[c, 'mean']:.3f} ± {summary.loc[c, 'ci95']:.3f}" for c in TABLE_COLUMNS]
+        lines.append(f"| {path.stem} | {int(summary.loc['children', 'roots'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, nargs="?", help="a run's model directory, a step directory or a checkpoint file")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="CSV",
+                        help="instead of measuring: a markdown table of these measurement CSVs (docs/results.md)")
+    parser.add_argument("--step", type=int, default=0, help="saved step to read (0: the newest)")
+    parser.add_argument("--roots", type=int, default=64, help="root states to measure")
+    parser.add_argument("--every", type=int, default=4, help="measure every n-th decision of the played episodes")
+    parser.add_argument("--rollouts", type=int, default=8, help="real-environment rollouts per sampled child")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="CSV of the per-root measurements")
+    parser.epilog = (f"Anything after -- sets the search to measure instead of the checkpoint's own: key=value "
+                     f"with key in {', '.join(SEARCH_KEYS)}.")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    options = parser.parse_args(argv[:cut])
+    options.overrides = argv[cut + 1:]
+    if options.table:
+        print(markdown_table(options.table))
+        return
+    if options.run_dir is None:
+        parser.error("give a run's model directory (or --table CSV...)")
+    if options.roots < 1 or options.every < 1 or options.rollouts < 1:
+        parser.error("--roots, --every and --rollouts must be >= 1")
+    overrides = search_overrides(options.overrides)
+    torch.set_num_threads(1)
+    agent, env_args = load_agent(options.run_dir, options.step, options.seed, overrides)
+    table = collect(agent, env_args, options.roots, options.every, options.rollouts, options.seed)
+    if options.out:
+        options.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(options.out, index=False)
+    print(summarise(table).to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
