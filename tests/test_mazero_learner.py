@@ -13,6 +13,7 @@ from controllers.mazero_controller import MAZeroMAC
 from modules.mazero.action_view import ActionView
 from modules.mazero.inputs import agent_inputs, alive_mask, frame_window
 from envs.multiagentenv import EnvInfo
+from learners.mazero_diagnostics import gradient_norms
 from learners.mazero_learner import MAZeroLearner
 from run import build_scheme
 from utils.logging import Logger, get_console_logger
@@ -209,3 +210,44 @@ def test_compiled_unroll_trains_as_the_eager_one(monkeypatch):
         assert not torch.allclose(weights[-1], initial)  # the updates moved the weights: the comparison is not vacuous
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert torch.allclose(weights[1], weights[0], rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_norms_match_one_backward_pass_per_term():
+    """Each term's norm is what a backward pass of that term alone leaves in .grad (a parameter the
+    term does not reach counts 0), and measuring keeps the graph for the update's own backward."""
+    torch.manual_seed(0)
+    shared, head_a, head_b = torch.nn.Linear(4, 3), torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+    x = torch.randn(5, 4)
+    hidden = torch.tanh(shared(x))
+    terms = {"a": head_a(hidden).pow(2).mean(), "b": 3.0 * head_b(hidden).abs().mean(), "none": head_a.bias.sum()}
+    params = list(shared.parameters())
+    norms = gradient_norms(terms, params)
+    for name, term in terms.items():
+        shared.zero_grad(set_to_none=True)
+        term.backward(retain_graph=True)
+        grads = [p.grad for p in params if p.grad is not None]
+        expected = float(torch.sqrt(sum((g ** 2).sum() for g in grads))) if grads else 0.0
+        assert norms[name] == pytest.approx(expected, rel=1e-6)
+    assert norms["none"] == 0.0 and norms["a"] > 0 and norms["b"] > 0
+
+
+def test_learner_logs_each_loss_terms_gradient_on_the_shared_networks_without_changing_the_update():
+    batch, scheme, groups, preprocess = episode_batch([6, 9, 12], dead_agent_from=3)
+    replay = PrioritizedTransitionReplay(scheme, groups, config(), preprocess)
+    replay.insert_episode_batch(batch)
+    sample = replay.sample(8)
+    flat = lambda model: torch.cat([p.detach().flatten() for p in model.parameters()])  # noqa: E731
+    results = []
+    for logged in (False, True):
+        torch.manual_seed(0)
+        args = config(log_loss_gradients=logged, dropout=0.0)
+        learner = MAZeroLearner(MAZeroMAC(scheme, groups, args), scheme, Logger(get_console_logger("test")), args)
+        learner.train(sample, 100, 3)  # the heads start at zero (zero_init_outputs): no gradient reaches the trunk yet
+        results.append((learner.train(sample, 100, 3).stats, flat(learner.model)))
+    (plain, weights_plain), (logged, weights_logged) = results
+    assert not any(key.startswith("shared_grad_norm_") for key in plain)
+    norms = {key: value for key, value in logged.items() if key.startswith("shared_grad_norm_")}
+    assert set(norms) == {f"shared_grad_norm_{t}" for t in ("reward", "value", "policy", "consistency")}
+    assert all(value > 0 for value in norms.values())
+    assert logged["loss"] == pytest.approx(plain["loss"], rel=1e-6)
+    assert torch.allclose(weights_logged, weights_plain)

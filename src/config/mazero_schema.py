@@ -70,6 +70,9 @@ class MAZeroConfig(RunConfig):
     compile_unroll: bool = Field(
         default=False, description="torch.compile the training step's K-step unroll (inductor; needs a C++ compiler "
         "on CPU): 2-3 min of compiling at the first update, then about 20% less CPU for the unroll (docs/benchmarks.md)")
+    log_loss_gradients: bool = Field(
+        default=False, description="also log each weighted loss term's gradient norm on the shared networks "
+        "(representation, communication, dynamics): which term drives them; one extra backward pass per term")
     policy_loss: Literal["awpo", "bc"] = Field(default="awpo", description="bc: Sampled MuZero's behaviour cloning")
     awpo_alpha: float = Field(default=3.0, gt=0.0, description="paper 3; reference 2 (with awpo_clip=3, awpo_standardise)")
     awpo_standardise: bool = Field(default=False, description="reference: standardise advantages over the batch")

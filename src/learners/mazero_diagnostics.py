@@ -1,5 +1,6 @@
 """What a MAZero run logs to tell whether planning helps: how sharp the search's policy targets
-are against the prior, and how far the search's value moved from the model's own estimate."""
+are against the prior, how far the search's value moved from the model's own estimate, and
+(on request) how much of the shared network's gradient each loss term contributes."""
 from __future__ import annotations
 
 import torch
@@ -19,3 +20,14 @@ def prior_entropy(policy_logits: Tensor, avail: Tensor) -> Tensor:
     legal = avail.bool() | ~avail.bool().any(-1, keepdim=True)
     log_p = torch.log_softmax(policy_logits.masked_fill(~legal, float("-inf")), -1)
     return -(log_p.exp() * log_p.masked_fill(~legal, 0.0)).sum(-1)
+
+
+def gradient_norms(terms: dict[str, Tensor], params: list[Tensor]) -> dict[str, float]:
+    """L2 norm of each scalar loss term's gradient with respect to `params`, the graph kept for
+    the update's own backward pass. A term that does not reach `params` has norm 0."""
+    norms = {}
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        squares = [g.float().pow(2).sum() for g in grads if g is not None]
+        norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+    return norms

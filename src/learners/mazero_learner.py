@@ -21,7 +21,7 @@ from components.transition_replay import TransitionBatch, episode_windows, trans
 from config.mazero_schema import MAZeroConfig
 from controllers.mazero_controller import MAZeroMAC
 from learners.base import Learner, TrainOutput
-from learners.mazero_diagnostics import prior_entropy, search_policy_entropy
+from learners.mazero_diagnostics import gradient_norms, prior_entropy, search_policy_entropy
 from learners.mazero_losses import (
     awpo_policy_loss,
     awpo_weights,
@@ -65,6 +65,10 @@ class MAZeroLearner(Learner):
         # The training step's unroll as one compiled graph (`compile_unroll`): its shapes never change
         # within a run, so it compiles once (docs/benchmarks.md: 16% less CPU per update on CPU).
         self.train_unroll = torch.compile(self._unroll) if args.compile_unroll else self._unroll
+        # what every loss term trains (the heads are each one term's own): `log_loss_gradients`
+        self.shared_parameters = [p for part in (self.model.feature_norm, self.model.representation,
+                                                 self.model.communication, self.model.dynamics_network)
+                                  for p in part.parameters()]
 
     # ---------------------------------------------------------- reanalysis
     def _root_positions(self, batch: TransitionBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -142,9 +146,11 @@ class MAZeroLearner(Learner):
         policy_loss = policy_loss.sum(1)
         has_next_obs = (torch.arange(1, K + 1, device=self.device)[None] <= batch.steps_left[:, None]).float()
         consistency_loss = (consistency.view(B, K, -1).mean(-1) * has_next_obs).sum(1)
-        per_sample = (args.reward_loss_coef * reward_loss + args.value_loss_coef * value_loss
-                      + args.policy_loss_coef * policy_loss + args.consistency_loss_coef * consistency_loss)
-        loss = (batch.weights * per_sample).mean()
+        terms = {"reward": args.reward_loss_coef * reward_loss, "value": args.value_loss_coef * value_loss,
+                 "policy": args.policy_loss_coef * policy_loss, "consistency": args.consistency_loss_coef * consistency_loss}
+        loss = (batch.weights * sum(terms.values())).mean()
+        shared_gradients = (gradient_norms({name: (batch.weights * term).mean() for name, term in terms.items()},
+                                           self.shared_parameters) if args.log_loss_gradients else {})
 
         # 4. Optimise, refresh the target model, report new priorities.
         self.optimiser.zero_grad(set_to_none=True)
@@ -171,6 +177,7 @@ class MAZeroLearner(Learner):
             # advantage can make the policy term dominate the norm and starve the model's losses
             "grad_clip_scale": min(1.0, args.grad_norm_clip / max(float(grad_norm), 1e-12)),
             **self.reanalysis.stats(),
+            **{f"shared_grad_norm_{name}": norm for name, norm in shared_gradients.items()},
         }
         if args.policy_loss == "awpo":
             weights = awpo_weights(advantages, child_mask, args.awpo_alpha, args.awpo_standardise, args.awpo_clip)
