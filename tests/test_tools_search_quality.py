@@ -9,7 +9,6 @@ import pytest
 from scipy.stats import spearmanr
 from test_smoke_runs import ENVS, TINY_MAZERO, run_main
 
-from envs import make_vec_env
 from tools import search_quality as sq
 
 
@@ -59,8 +58,7 @@ def test_measures_each_root_child_in_the_real_environment(model_dir: Path, tmp_p
 def test_rollout_returns_are_the_discounted_sums_of_a_manual_replay(model_dir: Path) -> None:
     """The same branch seed and policy generator replay the same copies, so stepping them by hand
     and summing gamma^t r_t until each copy's own end must give rollout_returns' values."""
-    agent, env_args = sq.load_agent(model_dir, 0, seed=5)
-    env = make_vec_env("sc2", env_args, [5])
+    agent, env = sq.load_agent(model_dir, 0, seed=5)
     first = np.array([env.get_avail_actions()[0].argmax(-1)] * 3)
     agent.generator.manual_seed(1)
     returns, first_reward = sq.rollout_returns(env.branch(0, 3, seed=9), first, agent)

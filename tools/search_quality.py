@@ -44,6 +44,7 @@ from modules.mazero.build import input_pipeline, model_config, search_config  # 
 from modules.mazero.inputs import InputPipeline  # noqa: E402
 from modules.mazero.model import MAZeroModel  # noqa: E402
 from search import SampledMCTS, select_action_eval  # noqa: E402
+from search.result import SearchResult  # noqa: E402
 from utils.checkpoint import find_checkpoint  # noqa: E402
 
 
@@ -64,9 +65,8 @@ class Agent:
     @torch.no_grad()
     def prior_actions(self, obs: np.ndarray, avail: np.ndarray) -> np.ndarray:
         """One joint action per env sampled from each agent's prior (legal actions only)."""
-        inputs, model_avail, mask = self.model_inputs(obs, avail)
-        logits = self.model.policy_head(self.model.represent(inputs)).float()
-        logits = logits.masked_fill(~model_avail.bool(), float("-inf"))
+        inputs, model_avail, _ = self.model_inputs(obs, avail)
+        logits = self.model.prior_logits(inputs, model_avail)
         draws = torch.multinomial(torch.softmax(logits, -1).flatten(0, 1), 1, generator=self.generator)
         return self.inputs.view.to_env(draws.view(logits.shape[:2])).numpy()
 
@@ -86,7 +86,8 @@ def search_overrides(items: list[str]) -> dict:
     return out
 
 
-def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = None) -> tuple[Agent, dict]:
+def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = None) -> tuple[Agent, SMAXVecEnv]:
+    """The checkpoint's model and search, and one environment of its map to play (seeded `seed`)."""
     path = find_checkpoint(run_dir, step)
     state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     raw = {k: v for k, v in state["config"].items() if k != "env_info"} | (overrides or {})
@@ -96,16 +97,16 @@ def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = Non
     if args.stacked_observations != 1:
         raise SystemExit("this tool feeds one observation frame; the checkpoint stacks "
                          f"{args.stacked_observations}")
-    probe = make_vec_env(args.env, args.env_args, [seed])
-    if not isinstance(probe, SMAXVecEnv):
+    env = make_vec_env(args.env, args.env_args, [seed])
+    if not isinstance(env, SMAXVecEnv):
         raise SystemExit("this tool branches SMAX environments (env sc2 with the smax backend)")
-    args.env_info = probe.get_env_info()
+    args.env_info = env.get_env_info()
     model = MAZeroModel(model_config(args))
     model.load_state_dict(state["learner"]["mac"]["model"])
     model.eval()
     agent = Agent(model, input_pipeline(args), SampledMCTS(search_config(args, use_noise=False)), args.gamma,
                   torch.Generator().manual_seed(seed))
-    return agent, args.env_args
+    return agent, env
 
 
 def rollout_returns(env: SMAXVecEnv, first: np.ndarray, agent: Agent) -> tuple[np.ndarray, np.ndarray]:
@@ -135,13 +136,17 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def measure_root(env: SMAXVecEnv, agent: Agent, rollouts: int, seed: int) -> tuple[dict, np.ndarray]:
-    """One root's measurements, and the joint action the evaluation search plays there."""
+def search_root(env: SMAXVecEnv, agent: Agent, with_tree: bool) -> SearchResult:
+    """The evaluation search (no noise) at env 0's current state."""
     inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
-    result = agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=False,
-                                 return_tree=True)
-    chosen = select_action_eval(result, agent.generator)
-    valid = result.valid[0].numpy()
+    return agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=False,
+                               return_tree=with_tree)
+
+
+def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: torch.Tensor, rollouts: int,
+                 seed: int) -> dict:
+    """One root's measurements, from its search (with the tree) and the joint action played there."""
+    valid = result.valid[0]
     children = result.joint_actions[0][valid]                      # [C, N] model actions
     n_children = len(children)
     env_children = agent.inputs.view.to_env(children).numpy()
@@ -150,15 +155,12 @@ def measure_root(env: SMAXVecEnv, agent: Agent, rollouts: int, seed: int) -> tup
     mc_q = returns.reshape(n_children, rollouts)
     real_r = first.reshape(n_children, rollouts).mean(1)
     tree = result.tree
-    child_nodes = tree.child_node[0, 0][torch.as_tensor(valid)]
-    model_r = tree.reward[0][child_nodes.clamp(min=0)].numpy()
-    model_q = result.q_values[0][torch.as_tensor(valid)].numpy()
-    visits = result.visit_counts[0][torch.as_tensor(valid)].numpy()
-    prior = result.prior[0][torch.as_tensor(valid)].numpy()
-    sampled = result.beta_hat[0][torch.as_tensor(valid)].numpy()
+    model_r = tree.reward[0][tree.child_node[0, 0][valid].clamp(min=0)].numpy()
+    model_q, visits, prior, sampled = (x[0][valid].numpy() for x in (result.q_values, result.visit_counts,
+                                                                     result.prior, result.beta_hat))
     q = mc_q.mean(1)
     pick = int((children == chosen[0]).all(-1).nonzero()[0, 0]) if n_children else 0
-    row = {
+    return {
         "children": n_children,
         "q_rank_corr": spearman(model_q, q) if n_children >= 3 else float("nan"),
         "reward_rank_corr": spearman(model_r, real_r) if n_children >= 3 else float("nan"),
@@ -174,23 +176,19 @@ def measure_root(env: SMAXVecEnv, agent: Agent, rollouts: int, seed: int) -> tup
         "root_value_pred": float(result.root_pred_value[0]),
         "max_visit_share": float(visits.max() / max(visits.sum(), 1)),
     }
-    return row, agent.inputs.view.to_env(chosen).numpy()
 
 
-def collect(agent: Agent, env_args: dict, roots: int, every: int, rollouts: int, seed: int) -> pd.DataFrame:
+def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int) -> pd.DataFrame:
     """Plays evaluation episodes and measures every `every`-th decision until `roots` are measured."""
-    env = make_vec_env("sc2", env_args, [seed])
-    assert isinstance(env, SMAXVecEnv)
     rows, t, episode = [], 0, 0
     while len(rows) < roots:
-        if t % every == 0:
-            row, action = measure_root(env, agent, rollouts, seed * 100_003 + len(rows))
+        measured = t % every == 0
+        result = search_root(env, agent, with_tree=measured)
+        chosen = select_action_eval(result, agent.generator)
+        if measured:
+            row = measure_root(env, agent, result, chosen, rollouts, seed * 100_003 + len(rows))
             rows.append({"episode": episode, "t": t, **row})
-        else:
-            inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
-            result = agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=False)
-            action = agent.inputs.view.to_env(select_action_eval(result, agent.generator)).numpy()
-        _, terminated, _ = env.step(action, np.ones(1, dtype=bool))
+        _, terminated, _ = env.step(agent.inputs.view.to_env(chosen).numpy(), np.ones(1, dtype=bool))
         t += 1
         if terminated[0]:
             env.reset([seed + episode + 1])
@@ -249,8 +247,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--roots, --every and --rollouts must be >= 1")
     overrides = search_overrides(options.overrides)
     torch.set_num_threads(1)
-    agent, env_args = load_agent(options.run_dir, options.step, options.seed, overrides)
-    table = collect(agent, env_args, options.roots, options.every, options.rollouts, options.seed)
+    agent, env = load_agent(options.run_dir, options.step, options.seed, overrides)
+    table = collect(agent, env, options.roots, options.every, options.rollouts, options.seed)
     if options.out:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(options.out, index=False)

@@ -138,10 +138,15 @@ class MAZeroModel(nn.Module):
         at zero-init every logit ties. `agent_mask` does not enter the computation: the prior of
         agent i depends on o^i alone, and a dead agent's avail_actions already force its no-op.
         """
+        return argmax_random_ties(self.prior_logits(obs, avail_actions), generator)
+
+    def prior_logits(self, obs: Tensor, avail_actions: Tensor | None = None) -> Tensor:
+        """Each agent's prior logits from its own observation [B, N, A] (fp32), unavailable actions
+        at -inf; what the decentralised policy acts on."""
         logits = self.policy_head(self.represent(obs)).float()
         if avail_actions is not None:
             logits = logits.masked_fill(~avail_actions.bool(), float("-inf"))
-        return argmax_random_ties(logits, generator)
+        return logits
 
 
 def argmax_random_ties(scores: Tensor, generator: torch.Generator | None = None) -> Tensor:
