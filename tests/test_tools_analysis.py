@@ -205,3 +205,24 @@ def test_a_resumed_run_is_one_seed_not_two(tmp_path):
     grid, values = plots.seed_curves(table[table["metric"] == "test_battle_won_mean"], "step")
     assert values.shape == (2, len(grid)) and grid[0] == 0 and grid[-1] == 100_000
     assert values[0][np.searchsorted(grid, 50_000)] == pytest.approx(0.55, abs=0.01)  # across the resume
+
+
+def test_medians_table_is_the_median_of_every_logged_value(tmp_path):
+    """Per run, each metric's median over all its logged values (here odd and even counts)."""
+    grad = {"policy": [2.0, 9.0, 1.0], "value": [0.5, 0.1, 0.3, 0.2]}
+    for run_id, seed in ((1, 1), (2, 2)):
+        run = tmp_path / "sacred" / "mazero" / "sc2-smax_2s3z" / str(run_id)
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"name": "mazero", "env": "sc2", "seed": seed,
+                                                     "env_args": {"map_name": "2s3z", "backend": "smax"}}))
+        (run / "run.json").write_text(json.dumps({"status": "COMPLETED"}))
+        metrics = {f"shared_grad_norm_{k}": {"steps": [1000 * (i + 1) for i in range(len(v))],
+                                             "values": [x * seed for x in v]} for k, v in grad.items()}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    names = ["shared_grad_norm_policy", "shared_grad_norm_value", "shared_grad_norm_reward"]
+    rows = tables.median_rows(records.load_table([tmp_path], names), names)
+    assert [r[:5] for r in rows] == [["mazero", "2s3z", "1", "1,000-4,000", "4"], ["mazero", "2s3z", "2", "1,000-4,000", "4"]]
+    for seed, row in zip((1, 2), rows):
+        assert row[5] == f"{np.median(grad['policy']) * seed:.3g}"  # 2.0 and 4.0
+        assert row[6] == f"{np.median(grad['value']) * seed:.3g}"  # between the middle two: 0.25 and 0.5
+        assert row[7] == "-"  # not logged

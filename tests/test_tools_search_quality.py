@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.stats import spearmanr
 from test_smoke_runs import ENVS, TINY_MAZERO, run_main
 
@@ -90,3 +91,35 @@ def test_bad_arguments_fail_before_work(model_dir: Path) -> None:
         sq.main([str(model_dir), "--", "lr=0.1"])
     with pytest.raises(SystemExit, match="num_simulations"):
         sq.main([str(model_dir), "--roots", "2", "--", "num_simulations"])
+
+
+def test_visit_marginals_match_a_brute_force_sum() -> None:
+    rng = np.random.default_rng(3)
+    joint = torch.as_tensor(rng.integers(0, 4, (6, 3)))
+    weights = torch.as_tensor(rng.integers(0, 5, 6)).double()
+    marginals = sq.visit_marginals(joint, weights, 4)
+    expected = np.zeros((3, 4))
+    for child in range(6):
+        for agent in range(3):
+            expected[agent, int(joint[child, agent])] += float(weights[child]) / float(weights.sum())
+    np.testing.assert_allclose(marginals.numpy(), expected, atol=1e-12)
+    probs = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.25, 0.25, 0.5]], dtype=torch.float64)
+    assert sq.mean_entropy(probs, torch.tensor([True, False, True])) == pytest.approx(
+        (np.log(2) + (2 * 0.25 * np.log(4) + 0.5 * np.log(2))) / 2)
+
+
+def test_expected_targets_are_entropies_of_valid_marginals(model_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "targets.csv"
+    sq.main([str(model_dir), "--roots", "2", "--rollouts", "1", "--targets", "3", "--out", str(out)])
+    table = pd.read_csv(out)
+    columns = ["prior_entropy", "target_entropy", "noisy_target_entropy"]
+    # SMAX 3m has 8 actions per agent, so no marginal's entropy can exceed log 8
+    assert table[columns].stack().between(0.0, np.log(8) + 1e-9).all() and len(table) == 2
+    capsys.readouterr()
+    sq.main(["--table", str(out), "--columns", *columns])
+    row = capsys.readouterr().out.strip().splitlines()[-1].strip("| ").split(" | ")
+    assert float(row[2].split(" ± ")[0]) == pytest.approx(table["prior_entropy"].mean(), abs=1e-3)
+    with pytest.raises(SystemExit, match="no column"):
+        sq.main(["--table", str(out), "--columns", "not_measured"])
+    with pytest.raises(SystemExit):
+        sq.main([str(model_dir), "--targets", "-1"])

@@ -22,6 +22,14 @@ Printed per root and averaged over roots (mean and 95% interval):
   each minus the children's mean: how much of the available improvement the search takes;
 - the Monte Carlo value of the visit distribution (the policy target) minus that of the sampling
   distribution it started from: the real improvement a policy update towards the search can bring.
+
+With `--targets R`, each measured root also gets the policy target a cross-entropy update moves
+the prior towards in expectation: each agent's marginal of the visit distribution, averaged over R
+searches of the root, once without and once with the root's Dirichlet noise (reanalysis searches
+with it when `reanalyse_noise` is on). Their entropies against the prior's say whether training
+sharpens the prior or holds it where it is (mean over the agents with two or more legal actions).
+
+    python -m tools.search_quality <run's model dir> --step 50000 --roots 32 --rollouts 1 --targets 16
 """
 from __future__ import annotations
 
@@ -109,6 +117,39 @@ def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = Non
     return agent, env
 
 
+def visit_marginals(joint_actions: torch.Tensor, weights: torch.Tensor, n_actions: int) -> torch.Tensor:
+    """Each agent's marginal [N, A] of a distribution over joint actions [C, N] with weights [C]."""
+    probs = weights.double() / weights.double().sum()
+    marginals = torch.zeros(joint_actions.shape[1], n_actions, dtype=torch.float64)
+    for agent in range(joint_actions.shape[1]):
+        marginals[agent].index_add_(0, joint_actions[:, agent].long(), probs)
+    return marginals
+
+
+def mean_entropy(probs: torch.Tensor, agents: torch.Tensor) -> float:
+    """Mean over the selected agents of the entropy (nats) of their rows of probs [N, A]."""
+    logs = torch.where(probs > 0, probs.log(), torch.zeros_like(probs))
+    return float(-(probs * logs).sum(-1)[agents].mean()) if agents.any() else float("nan")
+
+
+@torch.no_grad()
+def expected_targets(env: SMAXVecEnv, agent: Agent, repeats: int) -> dict:
+    """Entropy of the prior and of the expected visit-target marginals at env 0's state, searched
+    `repeats` times without and with root noise."""
+    inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
+    prior = torch.softmax(agent.model.prior_logits(inputs, avail)[0].double(), -1)
+    choosing = avail[0].bool().sum(-1) >= 2                     # agents with a choice to make
+    out = {"prior_entropy": mean_entropy(prior, choosing)}
+    for column, noise in (("target_entropy", False), ("noisy_target_entropy", True)):
+        total = torch.zeros_like(prior)
+        for _ in range(repeats):
+            result = agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=noise)
+            valid = result.valid[0]
+            total += visit_marginals(result.joint_actions[0][valid], result.visit_counts[0][valid], prior.shape[-1])
+        out[column] = mean_entropy(total / repeats, choosing)
+    return out
+
+
 def rollout_returns(env: SMAXVecEnv, first: np.ndarray, agent: Agent) -> tuple[np.ndarray, np.ndarray]:
     """(discounted return, first reward) per env: `first` [B, N] now, the prior afterwards."""
     active = np.ones(env.num_envs, dtype=bool)
@@ -178,7 +219,8 @@ def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: to
     }
 
 
-def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int) -> pd.DataFrame:
+def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int,
+            targets: int = 0) -> pd.DataFrame:
     """Plays evaluation episodes and measures every `every`-th decision until `roots` are measured."""
     rows, t, episode = [], 0, 0
     while len(rows) < roots:
@@ -187,6 +229,8 @@ def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int
         chosen = select_action_eval(result, agent.generator)
         if measured:
             row = measure_root(env, agent, result, chosen, rollouts, seed * 100_003 + len(rows))
+            if targets:
+                row |= expected_targets(env, agent, targets)
             rows.append({"episode": episode, "t": t, **row})
         _, terminated, _ = env.step(agent.inputs.view.to_env(chosen).numpy(), np.ones(1, dtype=bool))
         t += 1
@@ -210,13 +254,16 @@ TABLE_COLUMNS = ("q_rank_corr", "reward_rank_corr", "mc_q_spread", "mc_q_stderr"
                  "search_pick_gain", "visit_target_gain", "mc_q_mean")
 
 
-def markdown_table(paths: list[Path]) -> str:
+def markdown_table(paths: list[Path], columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
     """One row per measurement CSV (named by its file stem): mean +- 95% half-width over its roots."""
-    lines = ["| measurement | roots | " + " | ".join(f"`{c}`" for c in TABLE_COLUMNS) + " |",
-             "|---|---|" + "---|" * len(TABLE_COLUMNS)]
+    lines = ["| measurement | roots | " + " | ".join(f"`{c}`" for c in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
     for path in paths:
         summary = summarise(pd.read_csv(path))
-        cells = [f"{summary.loc[c, 'mean']:.3f} ± {summary.loc[c, 'ci95']:.3f}" for c in TABLE_COLUMNS]
+        missing = [c for c in columns if c not in summary.index]
+        if missing:
+            raise SystemExit(f"{path} has no column {', '.join(missing)}")
+        cells = [f"{summary.loc[c, 'mean']:.3f} ± {summary.loc[c, 'ci95']:.3f}" for c in columns]
         lines.append(f"| {path.stem} | {int(summary.loc['children', 'roots'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -226,10 +273,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", type=Path, nargs="?", help="a run's model directory, a step directory or a checkpoint file")
     parser.add_argument("--table", type=Path, nargs="+", metavar="CSV",
                         help="instead of measuring: a markdown table of these measurement CSVs (docs/results.md)")
+    parser.add_argument("--columns", nargs="+", default=list(TABLE_COLUMNS), help="the --table's columns")
     parser.add_argument("--step", type=int, default=0, help="saved step to read (0: the newest)")
     parser.add_argument("--roots", type=int, default=64, help="root states to measure")
     parser.add_argument("--every", type=int, default=4, help="measure every n-th decision of the played episodes")
     parser.add_argument("--rollouts", type=int, default=8, help="real-environment rollouts per sampled child")
+    parser.add_argument("--targets", type=int, default=0, metavar="R",
+                        help="also the entropies of the prior and of the expected policy target over R searches")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="CSV of the per-root measurements")
     parser.epilog = (f"Anything after -- sets the search to measure instead of the checkpoint's own: key=value "
@@ -239,16 +289,16 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv[:cut])
     options.overrides = argv[cut + 1:]
     if options.table:
-        print(markdown_table(options.table))
+        print(markdown_table(options.table, tuple(options.columns)))
         return
     if options.run_dir is None:
         parser.error("give a run's model directory (or --table CSV...)")
-    if options.roots < 1 or options.every < 1 or options.rollouts < 1:
-        parser.error("--roots, --every and --rollouts must be >= 1")
+    if options.roots < 1 or options.every < 1 or options.rollouts < 1 or options.targets < 0:
+        parser.error("--roots, --every and --rollouts must be >= 1, --targets >= 0")
     overrides = search_overrides(options.overrides)
     torch.set_num_threads(1)
     agent, env = load_agent(options.run_dir, options.step, options.seed, overrides)
-    table = collect(agent, env, options.roots, options.every, options.rollouts, options.seed)
+    table = collect(agent, env, options.roots, options.every, options.rollouts, options.seed, options.targets)
     if options.out:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(options.out, index=False)

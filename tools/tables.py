@@ -4,13 +4,16 @@ column per algorithm), and the with/without-search table of paper Table 8.
     python -m tools.tables budget --results-dir results --metric test_battle_won_mean --budgets 50000 100000
     python -m tools.tables search --results-dir results --alg mazero --budgets 3m=50000 2m_vs_1z=50000
     python -m tools.tables runs --results-dir results --metric test_battle_won_mean --include-running
+    python -m tools.tables medians --results-dir docs/runs/smax_loss_gradients/2s3z --metrics grad_norm shared_grad_norm_policy
 
 The std is the sample std over seeds (ddof=1); a cell with one seed shows the value and n=1.
 Table 8's ratio is prior/search per seed (seeds where search scored 0 are left out of the ratio;
 no ratio for a map with negative scores, e.g. matrix-game returns, where it means nothing),
 then mean +- std over seeds; its average row is the mean +- std over maps of the per-map ratios.
 The runs table has one row per run: its last evaluation, the mean of its last `--last`
-evaluations (single evaluations of 32 episodes are noisy), its best, and its wall-clock."""
+evaluations (single evaluations of 32 episodes are noisy), its best, and its wall-clock. The medians
+table has one row per run too: the median of each metric over every value the run logged (training
+diagnostics, which swing from one logged update to the next)."""
 from __future__ import annotations
 
 import argparse
@@ -103,6 +106,26 @@ def runs_table(table: pd.DataFrame, metric: str, last: int) -> str:
     return markdown(header, run_rows(table, metric, last))
 
 
+def median_rows(table: pd.DataFrame, metrics: list[str]) -> list[list[str]]:
+    """One row per run: alg, map, seed, the logged steps' range, how many values, each metric's median."""
+    rows = []
+    for (alg, map_name, seed, run_dir), g in table.groupby(["alg", "map", "seed", "run_dir"], sort=True):
+        logged = g[g["metric"].isin(metrics)]
+        if logged.empty:
+            continue
+        medians = [logged.loc[logged["metric"] == m, "value"].median() for m in metrics]
+        counts = logged.groupby("metric").size()
+        rows.append([str(alg), str(map_name), str(seed),
+                     f"{int(logged['step'].min()):,}-{int(logged['step'].max()):,}", str(int(counts.max())),
+                     *("-" if np.isnan(v) else f"{v:.3g}" for v in medians)])
+    return rows
+
+
+def medians_table(table: pd.DataFrame, metrics: list[str]) -> str:
+    header = ["alg", "map", "seed", "env steps", "values", *(f"`{m}`" for m in metrics)]
+    return markdown(header, median_rows(table, metrics))
+
+
 def parse_budgets(items: list[str]) -> dict[str, float | None]:
     """`3m=50000` per map, or a bare number for every map; nothing means the final evaluation."""
     out: dict[str, float | None] = {}
@@ -114,9 +137,10 @@ def parse_budgets(items: list[str]) -> dict[str, float | None]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Markdown tables (mean ± std over seeds) from sacred records.")
-    p.add_argument("kind", choices=["budget", "search", "runs"])
+    p.add_argument("kind", choices=["budget", "search", "runs", "medians"])
     p.add_argument("--results-dir", nargs="+", default=["results"])
     p.add_argument("--metric", default="test_battle_won_mean", help="budget tables: the metric")
+    p.add_argument("--metrics", nargs="+", help="medians table: the metrics")
     p.add_argument("--base", default="battle_won_mean", help="search table: test_<base> vs test_prior_<base>")
     p.add_argument("--alg", default="mazero", help="search table: the algorithm")
     p.add_argument("--algs", nargs="*")
@@ -134,6 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         table = select(load_table(args.results_dir, [args.metric, "wall_time"], statuses(args.include_running)),
                        args.algs, args.maps)
         text = runs_table(table, args.metric, args.last)
+    elif args.kind == "medians":
+        if not args.metrics:
+            p.error("the medians table needs --metrics")
+        table = select(load_table(args.results_dir, args.metrics, statuses(args.include_running)), args.algs, args.maps)
+        text = medians_table(table, args.metrics)
     else:
         metrics = [f"test_{args.base}", f"test_prior_{args.base}"]
         table = select(load_table(args.results_dir, metrics, statuses(args.include_running)), [args.alg], args.maps)
