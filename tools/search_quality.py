@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from config.resolve import resolve_config  # noqa: E402
 from envs.registry import make_vec_env  # noqa: E402
 from envs.smax_env import SMAXVecEnv  # noqa: E402
+from learners.targets import policy_entropy  # noqa: E402
 from modules.mazero.build import input_pipeline, model_config, search_config  # noqa: E402
 from modules.mazero.inputs import InputPipeline  # noqa: E402
 from modules.mazero.model import MAZeroModel  # noqa: E402
@@ -128,8 +129,7 @@ def visit_marginals(joint_actions: torch.Tensor, weights: torch.Tensor, n_action
 
 def mean_entropy(probs: torch.Tensor, agents: torch.Tensor) -> float:
     """Mean over the selected agents of the entropy (nats) of their rows of probs [N, A]."""
-    logs = torch.where(probs > 0, probs.log(), torch.zeros_like(probs))
-    return float(-(probs * logs).sum(-1)[agents].mean()) if agents.any() else float("nan")
+    return float(policy_entropy(probs)[agents].mean()) if agents.any() else float("nan")
 
 
 @torch.no_grad()
