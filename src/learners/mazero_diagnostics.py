@@ -6,12 +6,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from learners.targets import policy_entropy
+
 
 def search_policy_entropy(omega: Tensor, valid: Tensor) -> Tensor:
     """Entropy (nats) of the visit distribution over each root's sampled joint actions [...];
     0 for a root whose visits all went to one child. omega, valid: [..., M]."""
-    p = omega * valid
-    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+    return policy_entropy(omega * valid)
 
 
 def prior_entropy(policy_logits: Tensor, avail: Tensor) -> Tensor:
