@@ -6,7 +6,7 @@ the 1,024-episode evaluation CSVs under `eval/`. Never checkpoints or replays.
     python -m tools.collect_records results/study_3m docs/runs/smax_study/3m
 
 Runs go to `<dest>/sacred/<alg>/<env>_<map>/seed<N>/` (`.../seed<N>-run<id>/` when one seed has
-several runs, e.g. a resumed one), where `tools.records`, `tools.tables` and `tools.plots` read
+several runs, e.g. a resumed one; the folder collected while it had one run is then removed), where `tools.records`, `tools.tables` and `tools.plots` read
 them as they read a results dir. Paths of the machine that made them are replaced: the checkout by
 `<repo>`, the results dir by `<results>`, any other absolute path under the home or temp
 directories by `<local>`."""
@@ -39,6 +39,16 @@ def sanitise(value: Any, replacements: list[tuple[str, str]]) -> Any:
     return value
 
 
+def remove_superseded(single: Path, written: list[Path]) -> None:
+    """Removes a seed's unsuffixed folder, collected while it had one run, once that run has been
+    written again under its `-run<id>` name (same `run.json`); any other folder is left alone."""
+    if not (single / "run.json").is_file():
+        return
+    if any((out / "run.json").is_file() and (out / "run.json").read_text() == (single / "run.json").read_text()
+           for out in written if out != single):
+        shutil.rmtree(single)
+
+
 def collect(results_dir: Path, dest: Path) -> list[Path]:
     """Copies every run's records and the evaluation CSVs; returns the run folders written."""
     results_dir = results_dir.resolve()
@@ -56,6 +66,8 @@ def collect(results_dir: Path, dest: Path) -> list[Path]:
                 record = sanitise(json.loads(source.read_text()), replacements)
                 (out / file).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         written.append(out)
+    for alg, env, map_name, seed in (key for key, count in per_seed.items() if count > 1):
+        remove_superseded(dest / "sacred" / alg / f"{env}_{map_name}" / f"seed{seed}", written)
     evaluations = sorted((results_dir / "eval").glob("*.csv"))
     if evaluations:
         (dest / "eval").mkdir(parents=True, exist_ok=True)
