@@ -169,6 +169,17 @@ def test_reanalysis_has_its_own_random_stream():
     same_targets(targets_of(a, windows(replay, [0], [0])), targets_of(b, windows(replay, [0], [0])))
 
 
+@pytest.mark.parametrize("reanalyse_sims, expected", [(None, 6), (7, 7)])
+def test_reanalysis_searches_with_its_own_simulation_count(reanalyse_sims, expected):
+    """omega is N(a) / N: each target's visit counts sum to the reanalysis count, while acting keeps num_simulations."""
+    learner, replay = make_learner(num_simulations=6, reanalyse_num_simulations=reanalyse_sims)
+    assert learner.mac.search.config.num_simulations == 6
+    targets = targets_of(learner, windows(replay, [0, 1], [0, 2]))
+    counts = targets.omega * expected
+    assert torch.allclose(counts, counts.round(), atol=1e-4)
+    assert torch.equal(counts.round().sum(-1), torch.full((len(counts),), float(expected)))
+
+
 # ------------------------------------------------------------------- Ray workers
 @pytest.fixture(scope="module")
 def ray_session():

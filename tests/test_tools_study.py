@@ -56,3 +56,21 @@ def test_the_figure_draws_the_ordered_algorithms_with_their_seed_counts(tmp_path
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["qmix_tuned (n=3)", "mazero (n=2-3)"]
     assert seeds_label(pd.Series([4, 4])) == "n=4"
+
+
+def test_variants_whose_hashed_colours_collide_get_different_colours(tmp_path):
+    """mazero+updates1 and mazero+reanalyse_nsim50 hash to the same extra colour; a variant and its
+    prior curve keep one colour between them."""
+    from tools.plots import EXTRA_COLOURS, colour
+
+    a, b = "mazero+updates1", "mazero+reanalyse_nsim50"
+    assert colour(a) == colour(b) and colour(a) in EXTRA_COLOURS
+    for seed in (1, 2):
+        for alg in (a, b):
+            write(tmp_path, f"{alg}_3m_seed{seed}.csv", [
+                {"step": 25_000, "episodes": 1024, "test_battle_won_mean": 0.5, "test_prior_battle_won_mean": 0.4}])
+    summary = cells(load_evaluations(tmp_path), [25_000])
+    fig = figure(summary, "t", [a, f"{a} (prior)", b, f"{b} (prior)", "mazero"])
+    colours = {line.get_label().split(" (n=")[0]: line.get_color() for line in fig.axes[0].get_lines()}
+    assert colours[a] == colours[f"{a} (prior)"] and colours[b] == colours[f"{b} (prior)"]
+    assert colours[a] != colours[b]

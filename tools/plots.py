@@ -58,6 +58,23 @@ def colour(name: str) -> str:
     return EXTRA_COLOURS[int(hashlib.md5(name.encode()).hexdigest(), 16) % len(EXTRA_COLOURS)]
 
 
+def distinct_colours(names: list[str]) -> dict[str, str]:
+    """One figure's colours: PALETTE's, else the hashed extra colour, moved on to the next free
+    one where an earlier name of the figure holds it, so two curves share a colour only once all
+    extra colours are taken."""
+    taken = {PALETTE[n] for n in names if n in PALETTE}
+    chosen = {}
+    for name in dict.fromkeys(names):
+        if name in PALETTE:
+            chosen[name] = PALETTE[name]
+            continue
+        start = EXTRA_COLOURS.index(colour(name))
+        ring = EXTRA_COLOURS[start:] + EXTRA_COLOURS[:start]
+        chosen[name] = next((c for c in ring if c not in taken), ring[0])
+        taken.add(chosen[name])
+    return chosen
+
+
 def variant_colours(names: list[str]) -> dict[str, str]:
     """Values of one swept key get an ordered colour map, so neighbouring values look alike."""
     cmap = plt.get_cmap("viridis")
@@ -112,7 +129,7 @@ def plot_curves(table: pd.DataFrame, metric: str, x: str = "step", title: str | 
     if not panels:
         raise SystemExit(f"no completed runs log '{metric}' (check --results-dir, --algs and --maps)")
     order = series_order or sorted(rows["series"].unique())
-    colours = {name: colour(name) for name in order} | (colours or {})
+    colours = distinct_colours(list(order)) | (colours or {})
     fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, 3.6 * len(panels) + 0.6), 3.4), squeeze=False,
                              layout="constrained")
     scale, unit = x_scale(rows, x)

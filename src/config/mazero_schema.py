@@ -83,6 +83,9 @@ class MAZeroConfig(RunConfig):
                     "Z(s) = sum_a omega(a) exp(A/alpha), the cross-entropy to eta* of eq. 11-12: for large returns",
     )
     reanalyse_noise: bool = Field(default=True, description="reference: Dirichlet noise in reanalysis searches")
+    reanalyse_num_simulations: int | None = Field(
+        default=None, ge=1, description="simulations of each reanalysis search (deeper policy targets than "
+        "self-play can afford); None: num_simulations, as the paper and the reference")
     reanalyse_cache: bool = Field(
         default=True, description="reuse a position's reanalysed target while its model is recent; False: search every "
         "sampled position at every update")

@@ -68,7 +68,7 @@ class Reanalysis:
         self.args, self.model = args, model
         view = action_view(args)
         self.children, self.agents = args.num_sampled_actions, view.model_agents
-        self.search = SampledMCTS(search_config(args, use_noise=args.reanalyse_noise))
+        self.search = SampledMCTS(search_config(args, use_noise=args.reanalyse_noise, reanalysis=True))
         self.cache = (ReanalysisCache(capacity, self.children, self.agents, view.model_actions)
                       if args.reanalyse_cache else None)
         self.rng = np.random.default_rng([seed, REANALYSIS_STREAM])

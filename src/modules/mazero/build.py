@@ -35,9 +35,11 @@ def model_config(args: MAZeroConfig) -> MAZeroModelConfig:
     )
 
 
-def search_config(args: MAZeroConfig, use_noise: bool) -> SearchConfig:
+def search_config(args: MAZeroConfig, use_noise: bool, reanalysis: bool = False) -> SearchConfig:
+    """The search that acts (self-play and tests) or, with `reanalysis`, the one that makes policy targets."""
+    simulations = (args.reanalyse_num_simulations or args.num_simulations) if reanalysis else args.num_simulations
     return SearchConfig(
-        num_simulations=args.num_simulations, num_sampled_actions=args.num_sampled_actions,
+        num_simulations=simulations, num_sampled_actions=args.num_sampled_actions,
         rho=args.mcts_rho, lam=args.mcts_lambda, discount=args.gamma, c1=args.pb_c_init, c2=args.pb_c_base,
         dirichlet_alpha=args.dirichlet_alpha, exploration_fraction=args.exploration_fraction,
         use_noise=use_noise, max_depth=args.max_search_depth, sampling_temperature=args.sampling_temperature,
