@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rliable import metrics as rly  # noqa: E402
 
-from tools.plots import colour, save, select  # noqa: E402
+from tools.plots import distinct_colours, save, select  # noqa: E402
 from tools.records import load_table, statuses, values_at_budget  # noqa: E402
 
 AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
@@ -136,6 +136,7 @@ def analyse(table: pd.DataFrame, metric: str, budget: float | None, reference: s
 def figure(result: dict, metric: str, title: str) -> plt.Figure:
     """rliable-style interval plot: one panel per aggregate, one row per algorithm, plus P(improvement)."""
     algs = sorted(result["aggregates"])
+    colours = distinct_colours(algs)
     poi = result["probability_of_improvement"]
     panels = list(AGGREGATES) + (["poi"] if poi else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels) + 1.2, 0.45 * max(len(algs), len(poi)) + 1.6))
@@ -149,7 +150,7 @@ def figure(result: dict, metric: str, title: str) -> plt.Figure:
             rows = [(a, result["aggregates"][a][name]) for a in algs]
             ax.set_title(TITLES[name], fontsize=9)
         for i, (alg, est) in enumerate(rows):
-            ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colour(alg), alpha=0.75)
+            ax.barh(i, est["high"] - est["low"], left=est["low"], height=0.6, color=colours[alg], alpha=0.75)
             ax.plot([est["point"]] * 2, [i - 0.3, i + 0.3], color="k", lw=1.2)
             ax.annotate(f"{est['point']:.2f}", (est["high"], i), xytext=(3, 0), textcoords="offset points",
                         va="center", fontsize=7)

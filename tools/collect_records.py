@@ -44,7 +44,8 @@ def remove_superseded(single: Path, written: list[Path]) -> None:
     written again under its `-run<id>` name (same `run.json`); any other folder is left alone."""
     if not (single / "run.json").is_file():
         return
-    if any((out / "run.json").is_file() and (out / "run.json").read_text() == (single / "run.json").read_text()
+    record = (single / "run.json").read_text()
+    if any((out / "run.json").is_file() and (out / "run.json").read_text() == record
            for out in written if out != single):
         shutil.rmtree(single)
 
