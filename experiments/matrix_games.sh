@@ -9,6 +9,8 @@
 # without the reanalysis cache and worker), baselines (QPLEX, RODE, CDS with SMAC values; QPLEX and
 # QMIX with the QPLEX repository's matrix values), mazero_matrix (4 games x seeds 1-3).
 # About 4 CPU-hours in all on the 2-core box (value_factorisation ~1 h, mazero_matrix ~2 h).
+# A run whose COMPLETED sacred record is already in its results dir is skipped, so the same command
+# started again finishes what an interrupted one left (an interrupted run starts over).
 # Then, per results dir (reanalysis and baselines have two each):
 #   python -m tools.collect_records <results_root>/<experiment>[/<variant>] docs/runs/matrix/<experiment>[/<variant>]
 set -euo pipefail
@@ -31,6 +33,10 @@ train() {  # train <results_dir> <alg> <map> <seed> [overrides...]
     local results=$1 alg=$2 map=$3 seed=$4
     shift 4
     mkdir -p "$results/logs"
+    if python -m tools.records --results-dir "$results" --completed "$alg" "$map" "$seed"; then
+        echo "$alg $map seed $seed: completed, skipped"
+        return
+    fi
     echo "$(date -u +%FT%TZ) $alg $map seed $seed $*"
     python src/main.py --config="$alg" --env-config=matrix with env_args.map_name="$map" seed="$seed" \
         save_model=False torch_threads=1 results_dir="$results" "$@" > "$results/logs/${alg}_${map}_seed${seed}.log" 2>&1

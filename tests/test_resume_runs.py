@@ -271,3 +271,27 @@ def test_collected_records_join_a_resumed_runs_starts_but_not_two_runs_of_one_se
     assert len(at_100) == 2
     grid, values = plots.seed_curves(table[table["metric"] == "test_return_mean"], "step")
     assert values.shape[0] == 2 and grid[-1] == 300
+
+
+def test_an_off_schedule_checkpoint_does_not_shift_the_saving_schedule(tmp_path):
+    """A run that stopped between two periodic saves (here: its end at 150 of a 100-step schedule,
+    as an interrupt would) and is resumed saves at the next multiple (200), not 100 steps after
+    the stop (250): a study evaluates the checkpoints nearest to fixed steps."""
+    first = tmp_path / "first"
+    proc = run_main("qmix", "matrix", first, "t_max=150", *COMMON)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(first, "qmix")
+    model_dir = Path(info(run_dir)["model_dir"])
+    assert checkpoint_steps(model_dir) == [100, 150]
+    proc = run_main("qmix", "matrix", tmp_path / "second", "t_max=300", *COMMON, f"checkpoint_path={model_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (resumed,) = run_dirs(tmp_path / "second", "qmix")
+    assert checkpoint_steps(Path(info(resumed)["model_dir"])) == [200, 300]
+
+
+@pytest.mark.parametrize("last_save, due_from", [(0, 100), (100, 200), (150, 200), (199, 200), (200, 300)])
+def test_a_periodic_save_is_due_at_the_first_step_past_each_multiple(last_save, due_from):
+    from run import save_due
+
+    due = [t for t in range(last_save + 1, 400) if save_due(t, last_save, 100)]
+    assert due[0] == due_from

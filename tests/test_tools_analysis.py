@@ -226,3 +226,30 @@ def test_medians_table_is_the_median_of_every_logged_value(tmp_path):
         assert row[5] == f"{np.median(grad['policy']) * seed:.3g}"  # 2.0 and 4.0
         assert row[6] == f"{np.median(grad['value']) * seed:.3g}"  # between the middle two: 0.25 and 0.5
         assert row[7] == "-"  # not logged
+
+
+def test_completed_query_finds_only_finished_runs_of_that_identity(results, tmp_path):
+    """experiments/matrix_games.sh skips a run when this says it finished; a run that was
+    interrupted, or one of another seed or map, must not count."""
+    assert records.has_completed(results, "qmix", "matgame2", 1)
+    assert not records.has_completed(results, "qmix", "matgame2", 3)
+    assert not records.has_completed(results, "qmix", "matgame1", 1)
+    assert not records.has_completed(results, "qplex", "matgame2", 1)
+
+    copy = tmp_path / "results"
+    run_dir = next(r.run_dir for r in records.load_runs(results) if (r.alg, r.seed) == ("qmix", 1))
+    target = copy / run_dir.relative_to(results)
+    target.mkdir(parents=True)
+    for name in ("config.json", "run.json", "metrics.json"):
+        (target / name).write_text((run_dir / name).read_text())
+    assert records.has_completed(copy, "qmix", "matgame2", 1)
+    run = json.loads((target / "run.json").read_text())
+    (target / "run.json").write_text(json.dumps({**run, "status": "INTERRUPTED"}))
+    assert not records.has_completed(copy, "qmix", "matgame2", 1)
+
+    def cli(*identity: str) -> int:
+        return subprocess.run([sys.executable, "-m", "tools.records", "--results-dir", str(copy), str(results),
+                               "--completed", *identity], cwd=MAIN.parents[1], capture_output=True).returncode
+    assert cli("qmix", "matgame2", "1") == 0   # the second results dir holds it
+    assert cli("vdn", "matgame2", "2") == 0
+    assert cli("vdn", "matgame2", "5") == 1

@@ -100,6 +100,12 @@ def load_runs(results_dir: Path | str, statuses: Iterable[str] | None = ("COMPLE
     return [r for r in runs if r is not None and (keep is None or r.status in keep)]
 
 
+def has_completed(results_dir: Path | str, alg: str, map_name: str, seed: int) -> bool:
+    """Whether `results_dir` holds a COMPLETED run of (alg, map, seed): a script that runs many short
+    runs one after another skips those, so a second start finishes what an interrupted one left."""
+    return any(r.alg == alg and r.map == map_name and r.seed == seed for r in load_runs(results_dir))
+
+
 def wall_clock_at(run: Run, steps: np.ndarray) -> np.ndarray:
     """Wall-clock seconds at `steps`, interpolated from the run's `wall_time` series (NaN if absent).
 
@@ -175,7 +181,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", nargs="*", default=None, help="metric keys (default: all)")
     parser.add_argument("--all-statuses", action="store_true", help="include FAILED/INTERRUPTED/RUNNING runs")
     parser.add_argument("--csv", default=None, help="write the table here instead of printing a summary")
+    parser.add_argument("--completed", nargs=3, metavar=("ALG", "MAP", "SEED"), default=None,
+                        help="print nothing; exit 0 when a results dir holds a COMPLETED run of ALG on MAP "
+                             "with SEED, 1 when none does")
     args = parser.parse_args(argv)
+    if args.completed:
+        alg, map_name, seed = args.completed
+        found = any(has_completed(d, alg, map_name, int(seed)) for d in args.results_dir)
+        raise SystemExit(0 if found else 1)
     table = load_table(args.results_dir, args.metrics, None if args.all_statuses else ("COMPLETED",))
     if args.csv:
         table.to_csv(args.csv, index=False)
