@@ -92,16 +92,16 @@ def seeds_label(counts: pd.Series) -> str:
 def figure(summary: pd.DataFrame, title: str, order: list[str] | None = None) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8.0, 4.0))
     algs = order or sorted(summary["alg"].unique())
-    colour = distinct_colours([alg.replace(" (prior)", "") for alg in algs])
+    colours = distinct_colours([alg.replace(" (prior)", "") for alg in algs])
     for alg in algs:
         group = summary[summary["alg"] == alg].sort_values("step")
         if group.empty:
             continue
         style = "--" if alg.endswith("(prior)") else "-"
         name = alg.replace(" (prior)", "")
-        ax.plot(group["step"] / 1000, group["mean"], style, marker="o", color=colour[name],
+        ax.plot(group["step"] / 1000, group["mean"], style, marker="o", color=colours[name],
                 label=f"{alg} ({seeds_label(group['n'])})")
-        ax.fill_between(group["step"] / 1000, group["low"], group["high"], color=colour[name], alpha=0.15)
+        ax.fill_between(group["step"] / 1000, group["low"], group["high"], color=colours[name], alpha=0.15)
     ax.set_xlabel("env steps (thousands)")
     ax.set_ylabel("test win rate (1,024 episodes)")
     ax.set_ylim(0, 1)
