@@ -1,5 +1,7 @@
-"""Every table of docs/results.md is what `tools.report` regenerates from the records committed under
-docs/runs/ (the figures are redrawn by the same command but not compared: PNG bytes vary by platform)."""
+"""Every table of docs/results.md and docs/reproducing.md is what `tools.report` regenerates from the
+records committed under docs/runs/ (the figures are redrawn by the same command but not compared: PNG
+bytes vary by platform), and every figure that docs/reproducing.md shows is drawn by one of its blocks."""
+import re
 from pathlib import Path
 
 import pytest
@@ -7,26 +9,35 @@ import pytest
 from tools import report
 
 REPO = Path(__file__).resolve().parents[1]
-DOCUMENT = (REPO / "docs" / "results.md").read_text()
-TABLES = [b for b in report.blocks(DOCUMENT) if not b.draws_only]
+DOCUMENTS = {path: (REPO / path).read_text() for path in report.DOCUMENTS}
+RESULTS = DOCUMENTS[Path("docs/results.md")]
+TABLES = [(path, block) for path, text in DOCUMENTS.items() for block in report.blocks(text) if not block.draws_only]
 
 
-def test_results_md_has_generated_tables():
-    commands = " ".join(b.command for b in TABLES)
-    assert "tools.study docs/runs/smax_study/3m" in commands
-    assert len(TABLES) >= 1
+def test_both_documents_have_generated_tables():
+    commands = {path: " ".join(b.command for p, b in TABLES if p == path) for path in DOCUMENTS}
+    assert "tools.study docs/runs/smax_study/3m" in commands[Path("docs/results.md")]
+    assert "tools.tables search" in commands[Path("docs/reproducing.md")]
 
 
-@pytest.mark.parametrize("block", TABLES, ids=lambda b: " ".join(b.argv[1][:3]))
-def test_a_table_regenerates_from_the_committed_records(block, monkeypatch):
+@pytest.mark.parametrize("path, block", TABLES, ids=lambda x: x.name if isinstance(x, Path) else " ".join(x.argv[1][:3]))
+def test_a_table_regenerates_from_the_committed_records(path, block, monkeypatch):
     monkeypatch.chdir(REPO)
     assert report.run(block, figures=False) == block.body
 
 
+def test_every_figure_of_reproducing_md_is_drawn_from_committed_records():
+    shown = set(re.findall(r"\]\(figures/([\w.-]+)\.png\)", DOCUMENTS[Path("docs/reproducing.md")]))
+    drawn = {Path(argv[argv.index(flag) + 1]).name
+             for text in DOCUMENTS.values() for block in report.blocks(text)
+             for argv in [block.argv[1]] for flag in report.FIGURE_FLAGS if flag in argv}
+    assert shown and shown <= drawn, f"shown but drawn by no report block: {sorted(shown - drawn)}"
+
+
 def test_check_reports_a_table_that_differs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    block = TABLES[0]
-    tampered = DOCUMENT[:block.start] + block.body.replace("|", "¦", 1) + DOCUMENT[block.end:]
+    block = next(b for p, b in TABLES if p == Path("docs/results.md"))
+    tampered = RESULTS[:block.start] + block.body.replace("|", "¦", 1) + RESULTS[block.end:]
     document = tmp_path / "results.md"
     document.write_text(tampered)
     with pytest.raises(SystemExit) as exit_:
@@ -34,7 +45,7 @@ def test_check_reports_a_table_that_differs(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 1
     assert block.command in capsys.readouterr().out
     report.main(["--document", str(document), "--no-figures"])
-    assert document.read_text() == DOCUMENT
+    assert document.read_text() == RESULTS
 
 
 def test_a_block_may_only_run_a_report_tool():

@@ -272,6 +272,15 @@ def test_collected_records_join_a_resumed_runs_starts_but_not_two_runs_of_one_se
     grid, values = plots.seed_curves(table[table["metric"] == "test_return_mean"], "step")
     assert values.shape[0] == 2 and grid[-1] == 300
 
+    # records made before info.json was kept cannot be joined by their links: one lineage per seed
+    # within a records directory, and another directory's seed 3 (another experiment) stays apart
+    for path in copied:
+        path.unlink()
+    shutil.copytree(tmp_path / "records", tmp_path / "other_experiment")
+    unlinked = records.load_table([tmp_path / "records", tmp_path / "other_experiment"],
+                                  statuses=records.statuses(True))
+    assert unlinked.groupby("lineage")["run_dir"].nunique().tolist() == [3, 3]
+
 
 def test_an_off_schedule_checkpoint_does_not_shift_the_saving_schedule(tmp_path):
     """A run that stopped between two periodic saves (here: its end at 150 of a 100-step schedule,

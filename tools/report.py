@@ -1,9 +1,10 @@
-"""Regenerates every table and figure of docs/results.md from the run records committed under docs/runs/.
+"""Regenerates every table and figure of docs/results.md and docs/reproducing.md from the run records
+committed under docs/runs/.
 
     python -m tools.report            # rewrite the tables in place, redraw the figures
     python -m tools.report --check    # exit 1 if a committed table differs from what its records give
 
-Run from the repository root. A generated part of the document is a block whose opening comment holds the
+Run from the repository root. A generated part of a document is a block whose opening comment holds the
 command that makes it:
 
     <!-- report: python -m tools.tables budget --results-dir docs/runs/matrix/value_factorisation ... -->
@@ -12,7 +13,8 @@ command that makes it:
     <!-- /report -->
 
 Commands of `tools.tables`, `tools.study` and `tools.search_quality --table` print the block's body (a study's `--figure` is drawn too);
-a `tools.plots` block only draws its figure, and its body (the image link) is left as written."""
+a `tools.plots`, `tools.aggregate` or `tools.bandit` block only draws its figure, and its body (the image link) is left as
+written."""
 from __future__ import annotations
 
 import argparse
@@ -25,13 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import plots, search_quality, study, tables
+from tools import aggregate, bandit, plots, search_quality, study, tables
 
-DOCUMENT = Path("docs/results.md")
+DOCUMENTS = (Path("docs/results.md"), Path("docs/reproducing.md"))
 BLOCK = re.compile(r"^<!-- report: (?P<command>.+?) -->\n(?P<body>.*?)^<!-- /report -->", re.S | re.M)
 TOOLS: dict[str, Callable[[list[str]], None]] = {"tools.tables": tables.main, "tools.study": study.main,
                                                  "tools.plots": plots.main,
-                                                 "tools.search_quality": search_quality.main}
+                                                 "tools.search_quality": search_quality.main,
+                                                 "tools.aggregate": aggregate.main, "tools.bandit": bandit.main}
+DRAWING_TOOLS = ("tools.plots", "tools.aggregate", "tools.bandit")  # their printout is not the block's body
 FIGURE_FLAGS = ("--figure", "--out")
 
 
@@ -52,7 +56,7 @@ class Block:
 
     @property
     def draws_only(self) -> bool:
-        return self.argv[0] == "tools.plots"
+        return self.argv[0] in DRAWING_TOOLS
 
 
 def blocks(text: str) -> list[Block]:
@@ -102,18 +106,22 @@ def regenerate(text: str, figures: bool) -> tuple[str, list[Block]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--document", type=Path, default=DOCUMENT)
+    parser.add_argument("--document", type=Path, nargs="+", default=list(DOCUMENTS))
     parser.add_argument("--check", action="store_true", help="compare the tables only; write nothing")
     parser.add_argument("--no-figures", action="store_true", help="rewrite the tables, do not redraw figures")
     args = parser.parse_args(argv)
-    text = args.document.read_text()
-    updated, changed = regenerate(text, figures=not (args.check or args.no_figures))
-    for block in changed:
-        print(f"{'differs' if args.check else 'updated'}: {block.command}")
+    differs = False
+    for document in args.document:
+        text = document.read_text()
+        updated, changed = regenerate(text, figures=not (args.check or args.no_figures))
+        for block in changed:
+            print(f"{'differs' if args.check else 'updated'} in {document}: {block.command}")
+        differs |= bool(changed)
+        if not args.check:
+            document.write_text(updated)
+            print(f"{len(blocks(text))} blocks, {len(changed)} tables updated in {document}")
     if args.check:
-        sys.exit(1 if changed else 0)
-    args.document.write_text(updated)
-    print(f"{len(blocks(text))} blocks, {len(changed)} tables updated in {args.document}")
+        sys.exit(1 if differs else 0)
 
 
 if __name__ == "__main__":
