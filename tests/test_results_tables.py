@@ -28,9 +28,12 @@ def test_a_table_regenerates_from_the_committed_records(path, block, monkeypatch
 
 def test_every_figure_of_reproducing_md_is_drawn_from_committed_records():
     shown = set(re.findall(r"\]\(figures/([\w.-]+)\.png\)", DOCUMENTS[Path("docs/reproducing.md")]))
-    drawn = {Path(argv[argv.index(flag) + 1]).name
-             for text in DOCUMENTS.values() for block in report.blocks(text)
-             for argv in [block.argv[1]] for flag in report.FIGURE_FLAGS if flag in argv}
+    drawn = set()
+    for text in DOCUMENTS.values():
+        for block in report.blocks(text):
+            argv = block.argv[1]
+            assert not [word for word in argv if word.startswith("results")], f"reads uncommitted runs: {block.command}"
+            drawn |= {Path(argv[i + 1]).name for i, word in enumerate(argv[:-1]) if word in report.FIGURE_FLAGS}
     assert shown and shown <= drawn, f"shown but drawn by no report block: {sorted(shown - drawn)}"
 
 
