@@ -272,13 +272,17 @@ def test_collected_records_join_a_resumed_runs_starts_but_not_two_runs_of_one_se
     grid, values = plots.seed_curves(table[table["metric"] == "test_return_mean"], "step")
     assert values.shape[0] == 2 and grid[-1] == 300
 
-    # records made before info.json was kept cannot be joined by their links: one lineage per seed
-    # within a records directory, and another directory's seed 3 (another experiment) stays apart
-    for path in copied:
-        path.unlink()
+    # another experiment's records of the same seeds, read together with these, stay apart
     shutil.copytree(tmp_path / "records", tmp_path / "other_experiment")
-    unlinked = records.load_table([tmp_path / "records", tmp_path / "other_experiment"],
-                                  statuses=records.statuses(True))
+    both = [tmp_path / "records", tmp_path / "other_experiment"]
+    linked = records.load_table(both, statuses=records.statuses(True))
+    assert linked.groupby("lineage")["run_dir"].nunique().sort_values().tolist() == [1, 1, 2, 2]
+
+    # records made before info.json was kept cannot be joined by their links: one lineage per seed
+    # within a records directory, and the other directory's seed 3 still stays apart
+    for path in (*copied, *(tmp_path / "other_experiment").rglob("info.json")):
+        path.unlink()
+    unlinked = records.load_table(both, statuses=records.statuses(True))
     assert unlinked.groupby("lineage")["run_dir"].nunique().tolist() == [3, 3]
 
 

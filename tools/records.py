@@ -69,18 +69,17 @@ def load_run(run_dir: Path) -> Run | None:
                run_dir=run_dir, config=config, metrics=metrics, info=info)
 
 
-def records_dir(run: Run) -> Path:
-    """The `sacred` directory the run's record lies in (<results>/sacred/<alg>/<env-map>/<run>)."""
-    return run.run_dir.parents[2]
-
-
 def lineages(runs: list[Run]) -> dict[Path, str]:
     """run_dir -> the from-scratch run it continues. A resumed run leaves one sacred record per
     start; `info.resumed_from` (the checkpoint it loaded) lies under the `info.model_dir` of the
-    start before it, so following those links finds the first start. Records without that info
-    (made before it was kept) fall back to one lineage per (records directory, alg, env, map, seed):
-    two experiments' seed 1 of one algorithm, read together, stay two curves."""
-    by_model_dir = {str(r.info["model_dir"]): r for r in runs if r.info.get("model_dir")}
+    start before it, in the same records directory, so following those links finds the first
+    start, whose record names the lineage. Records without that info (made before it was kept)
+    fall back to one lineage per (records directory, alg, env, map, seed). Either way two
+    experiments' seed 1 of one algorithm, read together, stay two curves."""
+    def records_dir(run: Run) -> Path:  # <results>/sacred/<alg>/<env-map>/<run> -> <results>/sacred
+        return run.run_dir.parents[2]
+
+    by_model_dir = {(records_dir(r), str(r.info["model_dir"])): r for r in runs if r.info.get("model_dir")}
 
     def first_start(run: Run, seen: frozenset = frozenset()) -> Run | None:
         if not run.info.get("model_dir"):
@@ -88,14 +87,15 @@ def lineages(runs: list[Run]) -> dict[Path, str]:
         resumed_from = run.info.get("resumed_from")
         if not resumed_from or run.run_dir in seen:
             return run
-        earlier = next((by_model_dir[str(d)] for d in Path(resumed_from).parents if str(d) in by_model_dir), None)
+        keys = ((records_dir(run), str(d)) for d in Path(resumed_from).parents)
+        earlier = next((by_model_dir[key] for key in keys if key in by_model_dir), None)
         return run if earlier is None else first_start(earlier, seen | {run.run_dir})
 
     found = {}
     for run in runs:
         first = first_start(run)
         found[run.run_dir] = (f"seed{run.seed}:{records_dir(run)}" if first is None
-                              else f"seed{first.seed}:{first.run_dir.parent.parent.name}/{first.run_dir.name}")
+                              else f"seed{first.seed}:{first.run_dir}")
     return found
 
 
