@@ -123,3 +123,94 @@ def test_expected_targets_are_entropies_of_valid_marginals(model_dir: Path, tmp_
         sq.main(["--table", str(out), "--columns", "not_measured"])
     with pytest.raises(SystemExit):
         sq.main([str(model_dir), "--targets", "-1"])
+
+
+def test_value_error_floor_is_the_best_constant_predictions_error() -> None:
+    """The median minimises the mean absolute error, and some sample attains the minimum: so the
+    floor is the least mean |c - z| over the samples c, and no prediction's error is below it."""
+    rng = np.random.default_rng(7)
+    for size in (2, 3, 8, 9):
+        z = rng.normal(3.0, 2.0, size)
+        best = min(np.abs(c - z).mean() for c in z)
+        for prediction in (z.mean(), 0.0, 10.0, float(np.median(z))):
+            stats = sq.value_error_against_floor(prediction, z)
+            assert stats["value_error_floor"] == pytest.approx(best, abs=1e-12)
+            assert stats["value_error"] == pytest.approx(np.abs(prediction - z).mean(), abs=1e-12)
+            assert stats["value_error"] >= stats["value_error_floor"] - 1e-12
+            assert stats["value_bias"] == pytest.approx(prediction - z.mean(), abs=1e-12)
+
+
+@pytest.mark.parametrize("td_steps, self_play", [(3, False), (1000, False), (3, True)])
+def test_n_step_value_samples_are_a_manual_replays_discounted_rewards_and_bootstrap(
+        model_dir: Path, td_steps: int, self_play: bool) -> None:
+    """Replayed by hand with the same branch seed and generator: sum_i gamma^i r_i over the steps a
+    copy played, plus gamma^n v_target(o_{t+n}) when it is still alive after n steps (td_steps=1000
+    plays every copy to its terminal step, where the bootstrap must be 0). Self-play searches with
+    root noise and samples the visits at visit_temperature."""
+    agent, env = sq.load_agent(model_dir, 0, seed=3)
+    agent.td_steps, agent.visit_temperature = td_steps, 0.5
+    agent.generator.manual_seed(2)
+    z = sq.n_step_value_samples(env, agent, 4, seed=11, self_play=self_play)
+    assert agent.generator.initial_seed() == 2 and torch.equal(agent.generator.get_state(),
+                                                                torch.Generator().manual_seed(2).get_state())
+    generator = torch.Generator().manual_seed(11)  # the samples' own stream: the agent's is untouched
+    copies = env.branch(0, 4, seed=11)
+    expected, alive = np.zeros(4), np.ones(4, dtype=bool)
+    for step in range(td_steps):
+        if not alive.any():
+            break
+        live = np.flatnonzero(alive)
+        inputs, avail, mask = agent.model_inputs(copies.get_obs()[live], copies.get_avail_actions()[live])
+        result = agent.search.search(agent.model, inputs, avail, mask, generator, add_noise=self_play)
+        chosen = (sq.select_action_train(result, 0.5, generator) if self_play
+                  else sq.select_action_eval(result, generator))
+        actions = np.zeros((4, avail.shape[1]), dtype=np.int64)
+        actions[live] = agent.inputs.view.to_env(chosen).numpy()
+        rewards, terminated, _ = copies.step(actions, alive)
+        expected[live] += agent.gamma ** step * rewards[live]
+        alive &= ~terminated
+    if td_steps == 1000:
+        assert not alive.any()  # every copy ended, so z is its whole discounted return
+    else:
+        inputs, _, mask = agent.model_inputs(copies.get_obs(), copies.get_avail_actions())
+        with torch.no_grad():
+            values = agent.target_model.initial_inference(inputs, mask).value.double().numpy()
+        expected += np.where(alive, agent.gamma ** td_steps * values, 0.0)
+    np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_value_samples_add_the_roots_value_error_and_its_floor(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "values.csv"
+    sq.main([str(model_dir), "--roots", "2", "--rollouts", "1", "--value-samples", "3", "--out", str(out)])
+    table = pd.read_csv(out)
+    assert (table["value_error"] >= table["value_error_floor"] - 1e-9).all() and len(table) == 2
+    assert (table["value_error_floor"] >= 0).all()
+    np.testing.assert_allclose(table["value_bias"], table["root_value_pred"] - table["value_target_mean"], atol=1e-6)
+    assert np.isfinite(table["value_distribution_mean"]).all()
+    summary = sq.summarise(table)
+    assert summary.loc["value_state_error", "mean"] == pytest.approx(
+        (table["value_distribution_mean"] - table["value_target_mean"]).abs().mean())
+    # the same roots whoever plays the copies: only the value samples differ
+    other = tmp_path / "self_play.csv"
+    sq.main([str(model_dir), "--roots", "2", "--rollouts", "1", "--value-samples", "3", "--value-policy", "self-play",
+             "--out", str(other)])
+    pd.testing.assert_frame_equal(pd.read_csv(other)[["episode", "t", "root_value_pred", "mc_q_mean"]],
+                                  table[["episode", "t", "root_value_pred", "mc_q_mean"]])
+    with pytest.raises(SystemExit):
+        sq.main([str(model_dir), "--value-samples", "1"])
+
+
+def test_mean_of_value_distribution_is_a_brute_force_sum_and_above_the_decoded_value() -> None:
+    from utils.value_support import categorical_to_scalar, inverse_scalar_transform
+    support = 5
+    logits = torch.randn(4, 2 * support + 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    probs = torch.softmax(logits, -1)
+    expected = [sum(float(probs[row, i]) * float(inverse_scalar_transform(torch.tensor(i - support, dtype=torch.float64)))
+                    for i in range(2 * support + 1)) for row in range(4)]
+    np.testing.assert_allclose(sq.mean_of_value_distribution(logits).numpy(), expected, atol=1e-10)
+    one_bin = torch.full((2 * support + 1,), -1e9, dtype=torch.float64)
+    one_bin[support + 3] = 0.0  # all mass on bin 3: both decodings give h^-1(3)
+    assert float(sq.mean_of_value_distribution(one_bin)) == pytest.approx(float(categorical_to_scalar(one_bin, support)))
+    positive = logits.clone()
+    positive[:, :support + 1] = -1e9  # mass on positive bins only, where h^-1 is convex (Jensen)
+    assert (sq.mean_of_value_distribution(positive) >= categorical_to_scalar(positive, support).double() - 1e-9).all()

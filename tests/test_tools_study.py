@@ -55,6 +55,10 @@ def test_the_figure_draws_the_ordered_algorithms_with_their_seed_counts(tmp_path
     fig = figure(summary, "t", ["qmix_tuned", "mazero"])
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["qmix_tuned (n=3)", "mazero (n=2-3)"]
+    assert len(fig.axes[0].collections) == 1  # only qmix_tuned's cells all have 3 seeds: one shaded interval
+    many = [f"variant{i}" for i in range(30)]
+    tall = figure(pd.concat([summary.assign(alg=name) for name in many]), "t", many)
+    assert tall.get_figheight() >= 0.2 * 30  # room for a legend of 30 entries
     assert seeds_label(pd.Series([4, 4])) == "n=4"
 
 

@@ -30,6 +30,17 @@ with it when `reanalyse_noise` is on). Their entropies against the prior's say w
 sharpens the prior or holds it where it is (mean over the agents with two or more legal actions).
 
     python -m tools.search_quality <run's model dir> --step 50000 --roots 32 --rollouts 1 --targets 16
+
+With `--value-samples R`, each measured root also gets R samples of the n-step value target z_t
+the learner trains towards and the run's held-out `model_value_error` compares with: R branched
+copies of the root's state are played on by the evaluation search for `td_steps` steps (or to the
+episode's end), and z is their discounted rewards plus the checkpoint's target model's value of
+where they got to (`n_step_value_targets`, the learner's own rule). The model's mean |v(o_t) - z|
+over the samples is then held against the noise floor no prediction of this state can beat, the
+mean |median(z) - z|: what of the held-out value error is the model's, and what the game's.
+
+    python -m tools.search_quality <run's model dir> --step 50000 --roots 32 --rollouts 1 --value-samples 16
+        # --value-policy self-play: the n steps played as self-play plays them (the data it trains on)
 """
 from __future__ import annotations
 
@@ -48,13 +59,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from config.resolve import resolve_config  # noqa: E402
 from envs.registry import make_vec_env  # noqa: E402
 from envs.smax_env import SMAXVecEnv  # noqa: E402
+from learners.mazero_losses import n_step_value_targets  # noqa: E402
 from learners.targets import policy_entropy  # noqa: E402
 from modules.mazero.build import input_pipeline, model_config, search_config  # noqa: E402
 from modules.mazero.inputs import InputPipeline  # noqa: E402
 from modules.mazero.model import MAZeroModel  # noqa: E402
-from search import SampledMCTS, select_action_eval  # noqa: E402
+from search import SampledMCTS, select_action_eval, select_action_train  # noqa: E402
 from search.result import SearchResult  # noqa: E402
 from utils.checkpoint import find_checkpoint  # noqa: E402
+from utils.value_support import inverse_scalar_transform, support_values  # noqa: E402
 
 
 @dataclass
@@ -66,6 +79,20 @@ class Agent:
     search: SampledMCTS
     gamma: float
     generator: torch.Generator
+    target_model: MAZeroModel  # the learner's bootstrap model, saved with the checkpoint
+    td_steps: int
+    visit_temperature: float
+
+    @torch.no_grad()
+    def search_actions(self, obs: np.ndarray, avail: np.ndarray, self_play: bool,
+                       generator: torch.Generator) -> np.ndarray:
+        """Env actions [B, N] of the evaluation search (no noise, most visited child) or, with
+        `self_play`, of self-play's (root noise, a child sampled from N^(1/T))."""
+        inputs, model_avail, mask = self.model_inputs(obs, avail)
+        result = self.search.search(self.model, inputs, model_avail, mask, generator, add_noise=self_play)
+        chosen = (select_action_train(result, self.visit_temperature, generator) if self_play
+                  else select_action_eval(result, generator))
+        return self.inputs.view.to_env(chosen).numpy()
 
     def model_inputs(self, obs: np.ndarray, avail: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         frames = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(1)  # one stacked frame
@@ -110,11 +137,12 @@ def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = Non
     if not isinstance(env, SMAXVecEnv):
         raise SystemExit("this tool branches SMAX environments (env sc2 with the smax backend)")
     args.env_info = env.get_env_info()
-    model = MAZeroModel(model_config(args))
+    model, target_model = MAZeroModel(model_config(args)), MAZeroModel(model_config(args))
     model.load_state_dict(state["learner"]["mac"]["model"])
-    model.eval()
+    target_model.load_state_dict(state["learner"]["target_model"])
+    model.eval(), target_model.eval()
     agent = Agent(model, input_pipeline(args), SampledMCTS(search_config(args, use_noise=False)), args.gamma,
-                  torch.Generator().manual_seed(seed))
+                  torch.Generator().manual_seed(seed), target_model, args.td_steps, args.visit_temperature)
     return agent, env
 
 
@@ -166,6 +194,61 @@ def rollout_returns(env: SMAXVecEnv, first: np.ndarray, agent: Agent) -> tuple[n
         if active.any():
             actions = agent.prior_actions(env.get_obs(), env.get_avail_actions())
     return returns, first_reward
+
+
+@torch.no_grad()
+def n_step_value_samples(env: SMAXVecEnv, agent: Agent, copies: int, seed: int, self_play: bool = False) -> np.ndarray:
+    """`copies` samples of z_t at env 0's state: branched copies played on by the evaluation search
+    (or self-play's) for td_steps steps or to their episode's end, rewards discounted and the target
+    model's value of each copy's last observation as the bootstrap (0 after a terminal step, as in
+    training). The searches draw from their own stream (`seed`), so the episodes the roots come
+    from are the same whichever policy plays the copies."""
+    n = agent.td_steps
+    generator = torch.Generator().manual_seed(seed)
+    branch = env.branch(0, copies, seed)
+    active = np.ones(copies, dtype=bool)
+    rewards = torch.zeros(copies, n)
+    played = torch.zeros(copies, dtype=torch.long)
+    truncated = torch.zeros(copies, dtype=torch.bool)
+    last_obs, last_avail = branch.get_obs(), branch.get_avail_actions()
+    for step in range(n):
+        if not active.any():
+            break
+        live = np.flatnonzero(active)
+        actions = np.zeros(last_avail.shape[:2], dtype=np.int64)
+        actions[live] = agent.search_actions(last_obs[live], last_avail[live], self_play, generator)
+        reward, terminated, infos = branch.step(actions, active)
+        obs, avail_now = branch.get_obs(), branch.get_avail_actions()
+        last_obs[live], last_avail[live] = obs[live], avail_now[live]
+        rewards[live, step] = torch.as_tensor(reward[live])
+        played[live] += 1
+        for b in live[terminated[live]]:
+            truncated[b] = bool(infos[b].get("episode_limit", False))
+        active &= ~terminated
+    inputs, _, mask = agent.model_inputs(last_obs, last_avail)
+    bootstrap = torch.zeros(copies, n + 1)
+    bootstrap[torch.arange(copies), played] = agent.target_model.initial_inference(inputs, mask).value.float()
+    steps_left = torch.where(torch.as_tensor(active), torch.full_like(played, n + 1), played)
+    z = n_step_value_targets(rewards, bootstrap, steps_left, n, agent.gamma, truncated=truncated)
+    return z[:, 0].double().numpy()
+
+
+def mean_of_value_distribution(logits: torch.Tensor) -> torch.Tensor:
+    """E[h^-1(bin)] of value logits [..., 2S+1]: the mean of the predicted distribution in value
+    space. The model's value (search and metric) is h^-1(E[bin]), which h^-1's convexity puts
+    below it for positive values: the gap is what decoding alone takes off the prediction."""
+    bins = inverse_scalar_transform(support_values(logits.shape[-1] // 2, logits.device).double())
+    return torch.softmax(logits.double(), -1) @ bins
+
+
+def value_error_against_floor(prediction: float, samples: np.ndarray) -> dict:
+    """The prediction's mean absolute error over samples of its target, and the floor under it: the
+    mean absolute error of the samples' median, the constant that minimises it (in-sample, so the
+    floor is slightly optimistic for few samples)."""
+    return {"value_error": float(np.abs(prediction - samples).mean()),
+            "value_error_floor": float(np.abs(np.median(samples) - samples).mean()),
+            "value_bias": float(prediction - samples.mean()),
+            "value_target_mean": float(samples.mean())}
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -220,7 +303,7 @@ def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: to
 
 
 def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int,
-            targets: int = 0) -> pd.DataFrame:
+            targets: int = 0, value_samples: int = 0, value_self_play: bool = False) -> pd.DataFrame:
     """Plays evaluation episodes and measures every `every`-th decision until `roots` are measured."""
     rows, t, episode = [], 0, 0
     while len(rows) < roots:
@@ -231,6 +314,14 @@ def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int
             row = measure_root(env, agent, result, chosen, rollouts, seed * 100_003 + len(rows))
             if targets:
                 row |= expected_targets(env, agent, targets)
+            if value_samples:
+                z = n_step_value_samples(env, agent, value_samples, seed * 100_003 + len(rows) + 50_000,
+                                         value_self_play)
+                row |= value_error_against_floor(row["root_value_pred"], z)
+                inputs, _, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
+                with torch.no_grad():
+                    logits = agent.model.initial_inference(inputs, mask).value_logits[0]
+                row["value_distribution_mean"] = float(mean_of_value_distribution(logits))
             rows.append({"episode": episode, "t": t, **row})
         _, terminated, _ = env.step(agent.inputs.view.to_env(chosen).numpy(), np.ones(1, dtype=bool))
         t += 1
@@ -240,9 +331,18 @@ def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int
     return pd.DataFrame(rows)
 
 
+def with_derived_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Adds `value_state_error`, |mean of the value distribution - mean target| at each root: the
+    model's error at the state once the offset shared by all roots has no say in its sign (the
+    mean over roots of `value_bias` alone lets roots above and below cancel)."""
+    if {"value_distribution_mean", "value_target_mean"} <= set(table.columns):
+        table = table.assign(value_state_error=(table["value_distribution_mean"] - table["value_target_mean"]).abs())
+    return table
+
+
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and normal 95% interval over roots of every measured column (nan entries dropped)."""
-    out = {}
+    """Mean and normal 95% interval over roots of every measured or derived column (nan entries dropped)."""
+    table, out = with_derived_columns(table), {}
     for column in table.columns.drop(["episode", "t"]):
         values = table[column].dropna().to_numpy(dtype=float)
         half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
@@ -280,6 +380,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rollouts", type=int, default=8, help="real-environment rollouts per sampled child")
     parser.add_argument("--targets", type=int, default=0, metavar="R",
                         help="also the entropies of the prior and of the expected policy target over R searches")
+    parser.add_argument("--value-samples", type=int, default=0, metavar="R",
+                        help="also the value error at the root against its noise floor, from R sampled n-step targets")
+    parser.add_argument("--value-policy", choices=("eval", "self-play"), default="eval",
+                        help="who plays the n steps of --value-samples: the evaluation search (the held-out "
+                             "metric's test episodes) or self-play's (root noise, visits sampled at visit_temperature)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="CSV of the per-root measurements")
     parser.epilog = (f"Anything after -- sets the search to measure instead of the checkpoint's own: key=value "
@@ -295,10 +400,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give a run's model directory (or --table CSV...)")
     if options.roots < 1 or options.every < 1 or options.rollouts < 1 or options.targets < 0:
         parser.error("--roots, --every and --rollouts must be >= 1, --targets >= 0")
+    if options.value_samples == 1 or options.value_samples < 0:
+        parser.error("--value-samples must be 0 (off) or >= 2 (a floor needs a spread)")
     overrides = search_overrides(options.overrides)
     torch.set_num_threads(1)
     agent, env = load_agent(options.run_dir, options.step, options.seed, overrides)
-    table = collect(agent, env, options.roots, options.every, options.rollouts, options.seed, options.targets)
+    table = collect(agent, env, options.roots, options.every, options.rollouts, options.seed, options.targets,
+                    options.value_samples, options.value_policy == "self-play")
     if options.out:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(options.out, index=False)

@@ -90,8 +90,12 @@ def seeds_label(counts: pd.Series) -> str:
 
 
 def figure(summary: pd.DataFrame, title: str, order: list[str] | None = None) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(8.0, 4.0))
+    """Mean win rate per curve; the 95% interval is shaded only where every cell has 3 or more seeds
+    (over two seeds it spans most of the axis and hides the other curves). The figure grows with
+    its legend, which sits beside the panel."""
     algs = order or sorted(summary["alg"].unique())
+    shown = sum(not summary[summary["alg"] == alg].empty for alg in algs)
+    fig, ax = plt.subplots(figsize=(8.0, max(4.0, 0.2 * shown + 0.6)))
     colours = distinct_colours([alg.replace(" (prior)", "") for alg in algs])
     for alg in algs:
         group = summary[summary["alg"] == alg].sort_values("step")
@@ -101,7 +105,8 @@ def figure(summary: pd.DataFrame, title: str, order: list[str] | None = None) ->
         name = alg.replace(" (prior)", "")
         ax.plot(group["step"] / 1000, group["mean"], style, marker="o", color=colours[name],
                 label=f"{alg} ({seeds_label(group['n'])})")
-        ax.fill_between(group["step"] / 1000, group["low"], group["high"], color=colours[name], alpha=0.15)
+        if group["n"].min() >= 3:
+            ax.fill_between(group["step"] / 1000, group["low"], group["high"], color=colours[name], alpha=0.15)
     ax.set_xlabel("env steps (thousands)")
     ax.set_ylabel("test win rate (1,024 episodes)")
     ax.set_ylim(0, 1)
