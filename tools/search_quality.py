@@ -251,6 +251,18 @@ def value_error_against_floor(prediction: float, samples: np.ndarray) -> dict:
             "value_target_mean": float(samples.mean())}
 
 
+@torch.no_grad()
+def value_measurements(env: SMAXVecEnv, agent: Agent, root_value: float, copies: int, seed: int,
+                       self_play: bool) -> dict:
+    """The search's value of env 0's state against `copies` sampled n-step targets there, and the
+    mean of the value distribution it was decoded from."""
+    z = n_step_value_samples(env, agent, copies, seed, self_play)
+    inputs, _, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
+    logits = agent.model.initial_inference(inputs, mask).value_logits[0]
+    return value_error_against_floor(root_value, z) | {
+        "value_distribution_mean": float(mean_of_value_distribution(logits))}
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Rank correlation (average ranks for ties); nan when either side is constant."""
     rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
@@ -315,13 +327,8 @@ def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int
             if targets:
                 row |= expected_targets(env, agent, targets)
             if value_samples:
-                z = n_step_value_samples(env, agent, value_samples, seed * 100_003 + len(rows) + 50_000,
-                                         value_self_play)
-                row |= value_error_against_floor(row["root_value_pred"], z)
-                inputs, _, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
-                with torch.no_grad():
-                    logits = agent.model.initial_inference(inputs, mask).value_logits[0]
-                row["value_distribution_mean"] = float(mean_of_value_distribution(logits))
+                row |= value_measurements(env, agent, row["root_value_pred"], value_samples,
+                                          seed * 100_003 + len(rows) + 50_000, value_self_play)
             rows.append({"episode": episode, "t": t, **row})
         _, terminated, _ = env.step(agent.inputs.view.to_env(chosen).numpy(), np.ones(1, dtype=bool))
         t += 1
