@@ -63,11 +63,17 @@ def test_the_figure_draws_the_ordered_algorithms_with_their_seed_counts(tmp_path
 
 
 def test_variants_whose_hashed_colours_collide_get_different_colours(tmp_path):
-    """mazero+updates1 and mazero+reanalyse_nsim50 hash to the same extra colour; a variant and its
-    prior curve keep one colour between them."""
+    """Two variants that hash to the same extra colour get different ones in a figure; a variant
+    and its prior curve keep one colour between them."""
     from tools.plots import EXTRA_COLOURS, colour
 
-    a, b = "mazero+updates1", "mazero+reanalyse_nsim50"
+    first_of = {}
+    for i in range(len(EXTRA_COLOURS) + 1):  # pigeonhole: some two of these names share a hash colour
+        name = f"mazero+variant{i}"
+        if colour(name) in first_of:
+            a, b = first_of[colour(name)], name
+            break
+        first_of[colour(name)] = name
     assert colour(a) == colour(b) and colour(a) in EXTRA_COLOURS
     for seed in (1, 2):
         for alg in (a, b):
@@ -78,3 +84,13 @@ def test_variants_whose_hashed_colours_collide_get_different_colours(tmp_path):
     colours = {line.get_label().split(" (n=")[0]: line.get_color() for line in fig.axes[0].get_lines()}
     assert colours[a] == colours[f"{a} (prior)"] and colours[b] == colours[f"{b} (prior)"]
     assert colours[a] != colours[b]
+
+
+def test_extra_colours_are_distinct_and_none_is_a_palette_colour():
+    from tools.plots import EXTRA_COLOURS, PALETTE, distinct_colours
+
+    assert len(set(EXTRA_COLOURS)) == len(EXTRA_COLOURS)
+    assert not set(EXTRA_COLOURS) & set(PALETTE.values())
+    names = [f"mazero+variant{i}" for i in range(len(EXTRA_COLOURS))] + ["mazero", "qmix_tuned"]
+    chosen = distinct_colours(names)
+    assert len(set(chosen.values())) == len(names)  # every curve its own colour while extras last

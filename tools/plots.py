@@ -35,7 +35,9 @@ PALETTE: dict[str, str] = {
     "qmix_tuned": "#4a90d9", "qplex_tuned": "#c49c94", "rode_tuned": "#fd8d3c", "cds_tuned": "#9c9ede",
     "mappo_smax": "#98df8a",
 }
-EXTRA_COLOURS = ["#637939", "#b5cf6b", "#bd9e39", "#e7ba52", "#843c39", "#d6616b", "#7b4173", "#a55194"]
+# Sixteen hues none of PALETTE's, enough for a sweep figure's variants to get one each.
+EXTRA_COLOURS = ["#637939", "#f0027f", "#bd9e39", "#e7ba52", "#843c39", "#d6616b", "#7b4173", "#a55194",
+                 "#8ca252", "#8c6d31", "#ad494a", "#ce6dbd", "#756bb1", "#00a6a6", "#006d6f", "#000000"]
 
 # Paper ablation figures: which algorithm configs (or which swept config key) each compares.
 ABLATIONS: dict[str, dict] = {
