@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tools.study import cells, figure, load_evaluations, markdown_table, seeds_label
+from tools.study import cells, figure, forest, load_evaluations, main, markdown_table, seeds_label
 
 
 def write(folder, name, rows):
@@ -94,3 +94,43 @@ def test_extra_colours_are_distinct_and_none_is_a_palette_colour():
     names = [f"mazero+variant{i}" for i in range(len(EXTRA_COLOURS))] + ["mazero", "qmix_tuned"]
     chosen = distinct_colours(names)
     assert len(set(chosen.values())) == len(names)  # every curve its own colour while extras last
+
+
+def test_the_forest_figure_draws_each_seed_mean_and_interval_over_the_reference_band(tmp_path):
+    """Per step a panel; per algorithm (prior rows left out) a row, the first on top, holding every
+    seed's win rate, the mean, and the t interval where there are seeds to make one; the band is the
+    reference's interval at that step."""
+    for seed, win in {1: 0.6, 2: 0.7, 3: 0.8}.items():
+        write(tmp_path, f"mazero_3m_seed{seed}.csv", [
+            {"step": 25_000, "episodes": 1024, "test_battle_won_mean": win, "test_prior_battle_won_mean": 0.1},
+            {"step": 50_000, "episodes": 1024, "test_battle_won_mean": win + 0.1}])
+    write(tmp_path, "mazero+lr1e-3_3m_seed1.csv", [{"step": 25_000, "episodes": 1024, "test_battle_won_mean": 0.3}])
+    summary = cells(load_evaluations(tmp_path), [25_000, 50_000])
+    order = ["mazero", "mazero (prior)", "mazero+lr1e-3"]
+    fig = forest(summary, [25_000, 50_000], order, reference="mazero")
+    assert [ax.get_title() for ax in fig.axes] == ["25k env steps", "50k env steps"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["mazero", "mazero+lr1e-3"]  # bottom up
+    ticks = dict(zip([t.get_text() for t in fig.axes[0].get_yticklabels()], fig.axes[0].get_yticks()))
+    assert ticks["mazero"] > ticks["mazero+lr1e-3"]
+
+    def points(ax, y):  # the x values drawn on row y, less the reference's dashed mean line
+        return sorted(round(float(x), 6) for line in ax.get_lines() if line.get_linestyle() != "--"
+                      for x, yy in zip(*line.get_data()) if yy == y)
+
+    half = stats.t.ppf(0.975, 2) * np.std([0.6, 0.7, 0.8], ddof=1) / np.sqrt(3)
+    at25 = points(fig.axes[0], ticks["mazero"])  # three seeds, the interval's two ends, the mean
+    assert at25 == pytest.approx(sorted([0.6, 0.7, 0.8, 0.7 - half, 0.7 + half, 0.7]))
+    assert points(fig.axes[0], ticks["mazero+lr1e-3"]) == pytest.approx([0.3, 0.3])  # one seed: no interval
+    assert points(fig.axes[1], ticks["mazero+lr1e-3"]) == []  # no 50k checkpoint
+    band = fig.axes[1].patches[0]  # axvspan: the reference's interval at 50k
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((0.8 - half, 0.8 + half))
+    with pytest.raises(ValueError, match="reference 'qmix_tuned'"):
+        forest(summary, [25_000], order, reference="qmix_tuned")
+
+
+def test_the_forest_figure_is_written_by_the_command_line(tmp_path, capsys):
+    write(tmp_path, "mazero_3m_seed1.csv", [{"step": 25_000, "episodes": 1024, "test_battle_won_mean": 0.5}])
+    main([str(tmp_path), "--steps", "25000", "50000", "--order", "mazero",
+          "--forest", str(tmp_path / "forest"), "--forest-steps", "25000"])
+    assert (tmp_path / "forest.png").stat().st_size > 0 and (tmp_path / "forest.pdf").exists()
+    assert "wrote " + str(tmp_path / "forest.png") in capsys.readouterr().out

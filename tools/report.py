@@ -12,7 +12,7 @@ command that makes it:
     ...
     <!-- /report -->
 
-Commands of `tools.tables`, `tools.study` and `tools.search_quality --table` print the block's body (a study's `--figure` is drawn too);
+Commands of `tools.tables`, `tools.study` and `tools.search_quality --table` print the block's body (a study's `--figure` and `--forest` are drawn too);
 a `tools.plots`, `tools.aggregate` or `tools.bandit` block only draws its figure, and its body (the image link) is left as
 written."""
 from __future__ import annotations
@@ -36,7 +36,7 @@ TOOLS: dict[str, Callable[[list[str]], None]] = {"tools.tables": tables.main, "t
                                                  "tools.search_quality": search_quality.main,
                                                  "tools.aggregate": aggregate.main, "tools.bandit": bandit.main}
 DRAWING_TOOLS = ("tools.plots", "tools.aggregate", "tools.bandit")  # their printout is not the block's body
-FIGURE_FLAGS = ("--figure", "--out")
+FIGURE_FLAGS = ("--figure", "--forest", "--out")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
     python -m tools.study docs/runs/smax_study/3m --steps 25000 50000 100000 \
         --figure docs/figures/smax_study_3m
-    python -m tools.study docs/runs/smax_study/3m docs/runs/smax_sweep/3m --steps 25000 50000 --order ...
+    python -m tools.study docs/runs/smax_study/3m docs/runs/smax_sweep/3m --steps 25000 50000 --order ... \
+        --forest docs/figures/smax_sweep_3m_forest --reference mazero
 
 Reads `<folder>/eval/<alg>_<map>_seed<N>.csv` (written by `tools.evaluate_checkpoints` through
 `experiments/smax_study.sh`). Each checkpoint is assigned to the nearest requested step (a run
@@ -61,7 +62,7 @@ def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
         values = group.sort_values("seed")["win_rate"].to_numpy()
         mean, low, high = t_interval(values)
         out.append({"alg": alg, "step": int(target), "n": len(values), "mean": float(mean), "low": float(low),
-                    "high": float(high), "seeds": " ".join(f"{v:.3f}" for v in values)})
+                    "high": float(high), "values": tuple(float(v) for v in values)})
     return pd.DataFrame(out)
 
 
@@ -117,6 +118,44 @@ def figure(summary: pd.DataFrame, title: str, order: list[str] | None = None) ->
     return fig
 
 
+def forest(summary: pd.DataFrame, steps: list[int], order: list[str] | None = None,
+           reference: str | None = None) -> plt.Figure:
+    """One panel per step, one row per algorithm (prior rows left out): each seed's win rate, the
+    mean and its 95% interval, over the reference's interval as a band. A sweep of one-seed
+    variants reads here against the reference's seeds, where as curves they overlap."""
+    algs = [alg for alg in (order or sorted(summary["alg"].unique())) if not alg.endswith("(prior)")]
+    if reference is not None and reference not in algs:
+        raise ValueError(f"reference {reference!r} is not among the algorithms shown: {algs}")
+    colours = distinct_colours(algs)
+    fig, axes = plt.subplots(1, len(steps), figsize=(3.2 * len(steps) + 2.2, 0.28 * len(algs) + 1.2),
+                             sharey=True, squeeze=False)
+    rows = {alg: len(algs) - 1 - i for i, alg in enumerate(algs)}  # the first algorithm on top
+    for ax, step in zip(axes[0], steps):
+        at_step = summary[summary["step"] == step].set_index("alg")
+        if reference in at_step.index:
+            ref = at_step.loc[reference]
+            ax.axvspan(ref["low"], ref["high"], color=colours[reference], alpha=0.12, lw=0)
+            ax.axvline(ref["mean"], color=colours[reference], lw=0.8, ls="--")
+        for alg, y in rows.items():
+            if alg not in at_step.index:
+                continue
+            cell = at_step.loc[alg]
+            ax.plot(cell["values"], [y] * len(cell["values"]), "o", mfc="none", ms=4, color=colours[alg], alpha=0.6)
+            if cell["n"] > 1:
+                ax.plot([cell["low"], cell["high"]], [y, y], "-", lw=2, color=colours[alg])
+            ax.plot([cell["mean"]], [y], "D", ms=6, color=colours[alg])
+            ax.text(0.99, y, f"n={cell['n']}", transform=ax.get_yaxis_transform(), ha="right", va="center",
+                    fontsize=7, color="0.4")
+        ax.set_title(f"{step // 1000}k env steps")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("test win rate (1,024 episodes)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(list(rows.values()), list(rows))
+    axes[0][0].set_ylim(-0.7, len(algs) - 0.3)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", type=Path, nargs="+",
@@ -125,6 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--order", nargs="*",
                         help="the algorithms shown, in table order (default: all, alphabetical)")
     parser.add_argument("--figure", type=Path, help="path stem of the figure (.png and .pdf)")
+    parser.add_argument("--forest", type=Path,
+                        help="path stem of a second figure: per step, each algorithm's seeds, mean and interval")
+    parser.add_argument("--forest-steps", type=int, nargs="+",
+                        help="the forest figure's panels (default: --steps); read only with --forest")
+    parser.add_argument("--reference", help="the forest figure's band: this algorithm's interval (default: the first of --order)")
     args = parser.parse_args(argv)
     evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
     if evaluations.empty:
@@ -134,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.figure:
         maps = ", ".join(sorted(evaluations["map"].unique()))
         for path in save(figure(summary, f"SMAX {maps}: win rate per env step", args.order), args.figure):
+            print(f"wrote {path}")
+    if args.forest:
+        reference = args.reference or (args.order[0] if args.order else None)
+        for path in save(forest(summary, args.forest_steps or args.steps, args.order, reference), args.forest):
             print(f"wrote {path}")
 
 
