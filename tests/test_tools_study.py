@@ -134,3 +134,6 @@ def test_the_forest_figure_is_written_by_the_command_line(tmp_path, capsys):
           "--forest", str(tmp_path / "forest"), "--forest-steps", "25000"])
     assert (tmp_path / "forest.png").stat().st_size > 0 and (tmp_path / "forest.pdf").exists()
     assert "wrote " + str(tmp_path / "forest.png") in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # a panel of a step the table does not compute
+        main([str(tmp_path), "--steps", "25000", "--forest", str(tmp_path / "f"), "--forest-steps", "50000"])
+    assert "are not among --steps" in capsys.readouterr().err

@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the forest figure's panels (default: --steps); read only with --forest")
     parser.add_argument("--reference", help="the forest figure's band: this algorithm's interval (default: the first of --order)")
     args = parser.parse_args(argv)
+    if args.forest_steps and not set(args.forest_steps) <= set(args.steps):
+        parser.error(f"--forest-steps {sorted(set(args.forest_steps) - set(args.steps))} are not among --steps")
     evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
     if evaluations.empty:
         raise SystemExit(f"no evaluations under {', '.join(str(f / 'eval') for f in args.folders)}")
