@@ -83,6 +83,17 @@ def test_runs_table_matches_metrics_json(results, table):
         assert row[7].startswith(f"{max(values):.2f} ")
 
 
+def test_runs_table_names_labelled_variants(table):
+    """Runs of one config with different labels are told apart; the default label adds nothing."""
+    labelled = table.copy()
+    one_run = sorted(labelled.loc[labelled["alg"] == "qmix", "run_dir"].unique())[0]
+    labelled.loc[labelled["run_dir"] == one_run, "label"] = "lr1e-3"
+    rows = tables.run_rows(labelled, "test_return_mean", last=2)
+    assert sorted(r[0] for r in rows if r[0].startswith("qmix")) == ["qmix", "qmix (lr1e-3)"]
+    assert [r[3] for r in rows if r[0] == "qmix (lr1e-3)"] == [Path(one_run).name]
+    assert len(rows) == 5
+
+
 def test_search_table_from_mazero(results):
     table = records.load_table([results], ["test_return_mean", "test_prior_return_mean"])
     text = tables.search_table(table[table["alg"] == "mazero"], "mazero", "return_mean", {"*": None})

@@ -87,14 +87,17 @@ def search_table(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, fl
 
 
 def run_rows(table: pd.DataFrame, metric: str, last: int) -> list[list[str]]:
-    """One row per run of `metric`: alg, map, seed, sacred id, last step (status), final, mean of the last
+    """One row per run of `metric`: alg (with the run's `label` unless it is the default, which tells
+    variants of one config apart), map, seed, sacred id, last step (status), final, mean of the last
     `last` values, best (at step), wall-clock at the last value."""
     rows = []
     series = table[table["metric"] == metric].sort_values("step")
-    for (alg, map_name, seed, status, run_dir), g in series.groupby(["alg", "map", "seed", "status", "run_dir"], sort=True):
+    keys = ["alg", "label", "map", "seed", "status", "run_dir"]
+    for (alg, label, map_name, seed, status, run_dir), g in series.groupby(keys, sort=True):
         best = g.loc[g["value"].idxmax()]
         minutes = g["wall_time"].iloc[-1] / 60
-        rows.append([str(alg), str(map_name), str(seed), Path(run_dir).name, f"{int(g['step'].iloc[-1]):,} ({status})",
+        name = str(alg) if label == "default" else f"{alg} ({label})"
+        rows.append([name, str(map_name), str(seed), Path(run_dir).name, f"{int(g['step'].iloc[-1]):,} ({status})",
                      f"{g['value'].iloc[-1]:.2f}", f"{g['value'].tail(last).mean():.2f}",
                      f"{best['value']:.2f} (t={int(best['step']) // 1000}k)",
                      "-" if np.isnan(minutes) else f"{minutes:.1f} min"])

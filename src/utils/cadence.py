@@ -6,7 +6,7 @@ def updates_due(t_env: int, updates_done: int, updates_per_rollout: int, updates
     """Updates to run after the rollout that brought the run to `t_env` environment steps.
 
     With `updates_per_env_step` set, the total number of updates tracks `ratio * t_env`
-    (MAZero's 0.5 updates per env step), independently of how many environments run in
+    (the reference MAZero's 0.5 updates per env step), independently of how many environments run in
     parallel; otherwise a fixed number of updates follows each rollout (pymarl)."""
     if updates_per_env_step is None:
         return updates_per_rollout
