@@ -92,6 +92,8 @@ def test_runs_table_names_labelled_variants(table):
     assert sorted(r[0] for r in rows if r[0].startswith("qmix")) == ["qmix", "qmix (lr1e-3)"]
     assert [r[3] for r in rows if r[0] == "qmix (lr1e-3)"] == [Path(one_run).name]
     assert len(rows) == 5
+    medians = tables.median_rows(labelled, ["test_return_mean"])
+    assert sorted(r[0] for r in medians if r[0].startswith("qmix")) == ["qmix", "qmix (lr1e-3)"]
 
 
 def test_search_table_from_mazero(results):

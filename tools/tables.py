@@ -86,18 +86,22 @@ def search_table(table: pd.DataFrame, alg: str, base: str, budgets: dict[str, fl
     return f"**{alg}: test_{base} with and without search**\n\n" + markdown(header, rows)
 
 
+def run_name(alg: str, label: str) -> str:
+    """A run's config name, with its `label` unless that is the default: it tells variants of one
+    config (runs with different overrides) apart in a table."""
+    return str(alg) if label == "default" else f"{alg} ({label})"
+
+
 def run_rows(table: pd.DataFrame, metric: str, last: int) -> list[list[str]]:
-    """One row per run of `metric`: alg (with the run's `label` unless it is the default, which tells
-    variants of one config apart), map, seed, sacred id, last step (status), final, mean of the last
-    `last` values, best (at step), wall-clock at the last value."""
+    """One row per run of `metric`: alg (`run_name`), map, seed, sacred id, last step (status), final,
+    mean of the last `last` values, best (at step), wall-clock at the last value."""
     rows = []
     series = table[table["metric"] == metric].sort_values("step")
     keys = ["alg", "label", "map", "seed", "status", "run_dir"]
     for (alg, label, map_name, seed, status, run_dir), g in series.groupby(keys, sort=True):
         best = g.loc[g["value"].idxmax()]
         minutes = g["wall_time"].iloc[-1] / 60
-        name = str(alg) if label == "default" else f"{alg} ({label})"
-        rows.append([name, str(map_name), str(seed), Path(run_dir).name, f"{int(g['step'].iloc[-1]):,} ({status})",
+        rows.append([run_name(alg, label), str(map_name), str(seed), Path(run_dir).name, f"{int(g['step'].iloc[-1]):,} ({status})",
                      f"{g['value'].iloc[-1]:.2f}", f"{g['value'].tail(last).mean():.2f}",
                      f"{best['value']:.2f} (t={int(best['step']) // 1000}k)",
                      "-" if np.isnan(minutes) else f"{minutes:.1f} min"])
@@ -110,15 +114,16 @@ def runs_table(table: pd.DataFrame, metric: str, last: int) -> str:
 
 
 def median_rows(table: pd.DataFrame, metrics: list[str]) -> list[list[str]]:
-    """One row per run: alg, map, seed, the logged steps' range, how many values, each metric's median."""
+    """One row per run: alg (`run_name`), map, seed, the logged steps' range, how many values, each
+    metric's median."""
     rows = []
-    for (alg, map_name, seed, run_dir), g in table.groupby(["alg", "map", "seed", "run_dir"], sort=True):
+    for (alg, label, map_name, seed, run_dir), g in table.groupby(["alg", "label", "map", "seed", "run_dir"], sort=True):
         logged = g[g["metric"].isin(metrics)]
         if logged.empty:
             continue
         medians = [logged.loc[logged["metric"] == m, "value"].median() for m in metrics]
         counts = logged.groupby("metric").size()
-        rows.append([str(alg), str(map_name), str(seed),
+        rows.append([run_name(alg, label), str(map_name), str(seed),
                      f"{int(logged['step'].min()):,}-{int(logged['step'].max()):,}", str(int(counts.max())),
                      *("-" if np.isnan(v) else f"{v:.3g}" for v in medians)])
     return rows
