@@ -30,7 +30,8 @@ from learners.base import Learner
 from runners import REGISTRY as RUNNER_REGISTRY
 from runners.parallel_runner import ParallelRunner
 from utils.cadence import updates_due
-from utils.checkpoint import check_compatible, load_readable_checkpoint, rng_state, save_checkpoint, set_rng_state
+from utils.checkpoint import (CheckpointError, check_compatible, load_readable_checkpoint, rng_state, save_checkpoint,
+                              set_rng_state, weights_mismatch)
 from utils.divergence import DivergenceError, check_finite_state, check_finite_stats
 from utils.logging import Logger
 from utils.progress import progress_line
@@ -237,7 +238,10 @@ def restore(exp: Experiment, checkpoint_path: str, load_step: int) -> Path:
     run, and the source run's files are only ever read."""
     path, state = load_readable_checkpoint(checkpoint_path, load_step, exp.args.device, exp.logger.console.warning)
     check_checkpoint_config(exp, path, state.get("config"))
-    exp.learner.load_state_dict(state["learner"])
+    try:
+        exp.learner.load_state_dict(state["learner"])
+    except RuntimeError as err:  # torch names the tensors that do not fit; the user needs the settings
+        raise CheckpointError(weights_mismatch(path, state.get("config"), exp.args.model_dump(mode="json"))) from err
     exp.runner.load_state_dict(state["runner"])
     exp.state = LoopState(**{k: v for k, v in state["loop"].items() if k in LoopState.__dataclass_fields__})
     if state.get("replay") is not None:

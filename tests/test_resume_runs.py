@@ -308,3 +308,15 @@ def test_a_periodic_save_is_due_at_the_first_step_past_each_multiple(last_save, 
 
     due = [t for t in range(last_save + 1, 400) if save_due(t, last_save, 100)]
     assert due[0] == due_from
+
+
+def test_weights_of_another_architecture_are_refused_naming_the_settings_that_differ(finished, tmp_path):
+    """A default changed since the checkpoint was saved (here the agent's width): the error names the
+    setting and both values, not torch's tensor sizes."""
+    _, _, model_dir = finished
+    saved_width = load_checkpoint(model_dir / "300" / CHECKPOINT_FILE)["config"]["hidden_dim"]
+    proc = run_main("qmix", "matrix", tmp_path, "t_max=400", f"checkpoint_path={model_dir}", *COMMON,
+                    f"hidden_dim={2 * saved_width}")
+    assert proc.returncode != 0
+    assert "holds weights of another architecture than this run's networks" in proc.stderr, proc.stderr[-2000:]
+    assert f"hidden_dim: checkpoint {saved_width}, this run {2 * saved_width}" in proc.stderr, proc.stderr[-2000:]

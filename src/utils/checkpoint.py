@@ -18,6 +18,10 @@ class CheckpointError(RuntimeError):
 
 
 COMPARED_KEYS = ("name", "learner", "env", "env_args.map_name")  # what a checkpoint must share with the run
+# where and how long a run goes, not what it trains: a resume sets them, so they differ by design
+RUN_PLACEMENT_KEYS = frozenset({"checkpoint_path", "load_step", "evaluate", "results_dir", "t_max", "save_model",
+                                "save_model_interval", "save_replay_buffer", "label", "use_cuda", "device",
+                                "torch_threads"})
 
 
 def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
@@ -139,6 +143,22 @@ def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str |
     ]
     if mismatches:
         raise CheckpointError(f"checkpoint '{path}' does not match this run's config:\n  " + "\n  ".join(mismatches))
+
+
+def weights_mismatch(path: str | Path, saved: dict[str, Any] | None, current: dict[str, Any]) -> str:
+    """Why a checkpoint's weights do not fit this run's networks, in settings rather than tensor
+    names: every key whose value differs from the checkpoint's (e.g. a default changed since it
+    was saved), for the user to pass back as `with` overrides."""
+    from config.resolve import dotted_items
+
+    message = f"checkpoint '{path}' holds weights of another architecture than this run's networks"
+    if not saved:
+        return message
+    before, now = dotted_items(saved), dotted_items(current)
+    differing = [f"{key}: checkpoint {before[key]!r}, this run {now.get(key)!r}"
+                 for key in sorted(before)
+                 if key in now and before[key] != now[key] and key not in RUN_PLACEMENT_KEYS]
+    return message + "; settings that differ (pass the checkpoint's to resume it):\n  " + "\n  ".join(differing)
 
 
 def rng_state() -> dict[str, Any]:
