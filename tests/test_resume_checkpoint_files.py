@@ -192,3 +192,12 @@ def test_resume_takes_the_checkpoints_seed_and_env_args_unless_given_explicitly(
     assert inherited_from_checkpoint(merged, explicit, saved) == {"env_args": {"episode_limit": 5}}
     assert inherited_from_checkpoint({**merged, "env": "sc2"}, {}, saved) == {"seed": 7}  # refused later for its env
     assert dotted_items({"seed": 7, "env_args": {"map_name": "x"}}) == {"seed": 7, "env_args.map_name": "x"}
+
+
+def test_a_weights_mismatch_names_nested_settings_and_leaves_out_where_the_run_goes():
+    saved = {"hidden_dim": 64, "t_max": 300, "results_dir": "a", "env_args": {"map_name": "3m", "obs_last_action": True}}
+    current = {"hidden_dim": 128, "t_max": 400, "results_dir": "b", "env_args": {"map_name": "3m", "obs_last_action": False}}
+    message = ckpt.weights_mismatch("ckpt", saved, current)
+    assert message.endswith("resume it):\n  env_args.obs_last_action: checkpoint True, this run False\n"
+                            "  hidden_dim: checkpoint 64, this run 128")
+    assert "no setting differs" in ckpt.weights_mismatch("ckpt", {"t_max": 1}, {"t_max": 2})

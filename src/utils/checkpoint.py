@@ -158,6 +158,8 @@ def weights_mismatch(path: str | Path, saved: dict[str, Any] | None, current: di
     differing = [f"{key}: checkpoint {before[key]!r}, this run {now.get(key)!r}"
                  for key in sorted(before)
                  if key in now and before[key] != now[key] and key not in RUN_PLACEMENT_KEYS]
+    if not differing:
+        return message + "; no setting differs, so the code's networks changed since it was saved"
     return message + "; settings that differ (pass the checkpoint's to resume it):\n  " + "\n  ".join(differing)
 
 
