@@ -5,10 +5,12 @@ import os
 import random
 import secrets
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
+
+from config.resolve import dotted_items
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -133,14 +135,16 @@ def config_value(config: dict[str, Any], dotted: str) -> Any:
     return config
 
 
+def setting_differences(saved: dict[str, Any], current: dict[str, Any], keys: Iterable[str]) -> list[str]:
+    """`key: checkpoint <value>, this run <value>` for each dotted key whose values differ."""
+    return [f"{key}: checkpoint {config_value(saved, key)!r}, this run {config_value(current, key)!r}"
+            for key in keys if config_value(saved, key) != config_value(current, key)]
+
+
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
     """Refuses a checkpoint of another algorithm or environment before its weights are loaded,
     where the mismatch would otherwise surface as a missing key or a tensor size error."""
-    mismatches = [
-        f"{key}: checkpoint '{config_value(saved, key)}', this run '{config_value(current, key)}'"
-        for key in COMPARED_KEYS
-        if config_value(saved, key) != config_value(current, key)
-    ]
+    mismatches = setting_differences(saved, current, COMPARED_KEYS)
     if mismatches:
         raise CheckpointError(f"checkpoint '{path}' does not match this run's config:\n  " + "\n  ".join(mismatches))
 
@@ -149,15 +153,11 @@ def weights_mismatch(path: str | Path, saved: dict[str, Any] | None, current: di
     """Why a checkpoint's weights do not fit this run's networks, in settings rather than tensor
     names: every key whose value differs from the checkpoint's (e.g. a default changed since it
     was saved), for the user to pass back as `with` overrides."""
-    from config.resolve import dotted_items
-
     message = f"checkpoint '{path}' holds weights of another architecture than this run's networks"
     if not saved:
         return message
-    before, now = dotted_items(saved), dotted_items(current)
-    differing = [f"{key}: checkpoint {before[key]!r}, this run {now.get(key)!r}"
-                 for key in sorted(before)
-                 if key in now and before[key] != now[key] and key not in RUN_PLACEMENT_KEYS]
+    shared = sorted((dotted_items(saved).keys() & dotted_items(current).keys()) - RUN_PLACEMENT_KEYS)
+    differing = setting_differences(saved, current, shared)
     if not differing:
         return message + "; no setting differs, so the code's networks changed since it was saved"
     return message + "; settings that differ (pass the checkpoint's to resume it):\n  " + "\n  ".join(differing)
