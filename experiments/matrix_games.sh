@@ -77,8 +77,10 @@ for experiment in $experiments; do
         done ;;
     mazero_matrix)
         for seed in $SEEDS; do
-            train "$results" mazero_matrix matgame3 "$seed"
-            for game in matgame1 matgame2 matgame4; do train "$results" mazero_matrix "$game" "$seed" t_max=4000; done
+            train "$results" mazero_matrix matgame3 "$seed" reanalyse_cache=False reanalyse_workers=0
+            for game in matgame1 matgame2 matgame4; do
+                train "$results" mazero_matrix "$game" "$seed" t_max=4000 reanalyse_cache=False reanalyse_workers=0
+            done
         done ;;
     *) echo "unknown experiment: $experiment" >&2; exit 2 ;;
     esac

@@ -8,8 +8,9 @@
 # Only the checkpoints nearest to multiples of 25,000 steps are evaluated (set STUDY_EVAL_STEPS to
 # change them); STUDY_EVAL_OVERRIDES are passed to the evaluations (e.g. `batch_size_run=32`: MAZero's
 # test searches then run 32 episodes at once, for about the cost of 8). Writes <results_dir>/sacred/<n>/ (the run's sacred record), <results_dir>/models/<run>/ (checkpoints)
-# and <results_dir>/eval/<alg>_<map>_seed<seed>.csv (the 1,024-episode evaluations; STUDY_EVAL_EPISODES
-# sets another count).
+# and <results_dir>/eval/<label>_<map>_seed<seed>.csv (the 1,024-episode evaluations; STUDY_EVAL_EPISODES
+# sets another count; the label is <alg> unless STUDY_LABEL names it, e.g. a sweep variant's
+# `mazero+updates1_comm1`, which is the name tools.study shows).
 #
 # Run again with the same arguments, it resumes: from the newest checkpoint of this (alg, map, seed)
 # under <results_dir>/models (its replay too when the run saves it), unless that checkpoint is
@@ -20,6 +21,7 @@ set -euo pipefail
 results=$1 map=$2 t_max=$3 interval=$4 alg=$5 seed=$6
 shift 6
 cd "$(dirname "$0")/.."
+label=${STUDY_LABEL:-$alg}
 mkdir -p "$results/eval" "$results/logs"
 log="$results/logs/${alg}_${map}_seed${seed}.log"
 
@@ -52,4 +54,4 @@ fi
 mapfile -t dirs < <(run_dirs)
 python -m tools.evaluate_checkpoints "${dirs[@]}" --episodes "${STUDY_EVAL_EPISODES:-1024}" --seed 0 \
     --steps ${STUDY_EVAL_STEPS:-$(seq -s ' ' 25000 25000 "$t_max")} \
-    --out "$results/eval/${alg}_${map}_seed${seed}.csv" -- ${STUDY_EVAL_OVERRIDES:-} >> "$log" 2>&1
+    --out "$results/eval/${label}_${map}_seed${seed}.csv" -- ${STUDY_EVAL_OVERRIDES:-} >> "$log" 2>&1

@@ -37,7 +37,9 @@ def test_a_second_call_resumes_the_run_and_evaluates_across_its_starts(tmp_path)
     assert (table["episodes"] == 2).all()
 
     runs_before = sorted((results / "models").iterdir())
-    done = study(results, 250, STUDY_EVAL_STEPS="250")  # finished: evaluates again, trains nothing
+    # finished: evaluates again under a sweep variant's label, trains nothing
+    done = study(results, 250, STUDY_EVAL_STEPS="250", STUDY_LABEL="qmix+variant")
     assert done.returncode == 0, log.read_text()[-3000:]
     assert sorted((results / "models").iterdir()) == runs_before
     assert "trained to" in log.read_text()
+    assert pd.read_csv(results / "eval" / "qmix+variant_3m_seed2.csv")["step"].tolist() == [steps[1]]
