@@ -56,17 +56,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from config.resolve import resolve_config  # noqa: E402
 from envs.registry import make_vec_env  # noqa: E402
 from envs.smax_env import SMAXVecEnv  # noqa: E402
 from learners.mazero_losses import n_step_value_targets  # noqa: E402
 from learners.targets import policy_entropy  # noqa: E402
-from modules.mazero.build import input_pipeline, model_config, search_config  # noqa: E402
+from modules.mazero.build import input_pipeline, search_config  # noqa: E402
 from modules.mazero.inputs import InputPipeline  # noqa: E402
 from modules.mazero.model import MAZeroModel  # noqa: E402
 from search import SampledMCTS, select_action_eval, select_action_train  # noqa: E402
 from search.result import SearchResult  # noqa: E402
-from utils.checkpoint import find_checkpoint  # noqa: E402
+from tools.mazero_checkpoint import mazero_models, read_mazero_checkpoint  # noqa: E402
 from utils.value_support import inverse_scalar_transform, support_values  # noqa: E402
 
 
@@ -124,12 +123,7 @@ def search_overrides(items: list[str]) -> dict:
 
 def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = None) -> tuple[Agent, SMAXVecEnv]:
     """The checkpoint's model and search, and one environment of its map to play (seeded `seed`)."""
-    path = find_checkpoint(run_dir, step)
-    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    raw = {k: v for k, v in state["config"].items() if k != "env_info"} | (overrides or {})
-    args = resolve_config(raw)
-    if args.learner != "mazero_learner":
-        raise SystemExit(f"'{path}' is a {args.learner} checkpoint; this tool reads MAZero's")
+    _, state, args = read_mazero_checkpoint(run_dir, step, overrides)
     if args.stacked_observations != 1:
         raise SystemExit("this tool feeds one observation frame; the checkpoint stacks "
                          f"{args.stacked_observations}")
@@ -137,10 +131,7 @@ def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = Non
     if not isinstance(env, SMAXVecEnv):
         raise SystemExit("this tool branches SMAX environments (env sc2 with the smax backend)")
     args.env_info = env.get_env_info()
-    model, target_model = MAZeroModel(model_config(args)), MAZeroModel(model_config(args))
-    model.load_state_dict(state["learner"]["mac"]["model"])
-    target_model.load_state_dict(state["learner"]["target_model"])
-    model.eval(), target_model.eval()
+    model, target_model = mazero_models(state, args)
     agent = Agent(model, input_pipeline(args), SampledMCTS(search_config(args, use_noise=False)), args.gamma,
                   torch.Generator().manual_seed(seed), target_model, args.td_steps, args.visit_temperature)
     return agent, env

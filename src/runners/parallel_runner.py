@@ -29,6 +29,12 @@ def episode_seeds(run_seed: int, stream: int, first_episode: int, count: int) ->
             for i in range(count)]
 
 
+def construction_seeds(args: RunConfig) -> list[int]:
+    """Seeds the runner builds its environments with, fixed per run: they fix what an environment
+    fixes at construction (a matrix game's action relabelling), so a tool can rebuild the same game."""
+    return episode_seeds(args.seed or 0, TRAIN_STREAM, 0, args.batch_size_run)
+
+
 class EnvironmentCrashed(RuntimeError):
     """An environment kept failing after several restarts."""
 
@@ -45,7 +51,7 @@ class ParallelRunner:
         self.logger = logger
         self.batch_size = args.batch_size_run
         self._make_vec_env = make_vec_env
-        self._construction_seeds = self._seeds(0, test_mode=False)  # fixed per run (e.g. a matrix game's relabelling)
+        self._construction_seeds = construction_seeds(args)
         self.env = make_vec_env(self._construction_seeds)
         self.env_info = self.env.get_env_info()
         self.episode_limit = self.env_info.episode_limit
