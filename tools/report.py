@@ -12,7 +12,7 @@ command that makes it:
     ...
     <!-- /report -->
 
-Commands of `tools.tables`, `tools.study` and `tools.search_quality --table` print the block's body (a study's `--figure` and `--forest` are drawn too);
+Commands of `tools.tables`, `tools.study`, `tools.search_quality --table` and `tools.matrix_model --table` print the block's body (a study's `--figure` and `--forest` are drawn too);
 a `tools.plots`, `tools.aggregate` or `tools.bandit` block only draws its figure, and its body (the image link) is left as
 written."""
 from __future__ import annotations
@@ -27,13 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import aggregate, bandit, plots, search_quality, study, tables
+from tools import aggregate, bandit, matrix_model, plots, search_quality, study, tables
 
 DOCUMENTS = (Path("docs/results.md"), Path("docs/reproducing.md"))
 BLOCK = re.compile(r"^<!-- report: (?P<command>.+?) -->\n(?P<body>.*?)^<!-- /report -->", re.S | re.M)
 TOOLS: dict[str, Callable[[list[str]], None]] = {"tools.tables": tables.main, "tools.study": study.main,
                                                  "tools.plots": plots.main,
                                                  "tools.search_quality": search_quality.main,
+                                                 "tools.matrix_model": matrix_model.main,
                                                  "tools.aggregate": aggregate.main, "tools.bandit": bandit.main}
 DRAWING_TOOLS = ("tools.plots", "tools.aggregate", "tools.bandit")  # their printout is not the block's body
 FIGURE_FLAGS = ("--figure", "--forest", "--out")
