@@ -31,6 +31,7 @@ from envs.registry import make_vec_env  # noqa: E402
 from modules.mazero.build import input_pipeline  # noqa: E402
 from runners.parallel_runner import construction_seeds  # noqa: E402
 from tools.mazero_checkpoint import mazero_models, read_mazero_checkpoint  # noqa: E402
+from tools.tables import markdown  # noqa: E402
 
 SUMMARY_COLUMNS = ("reward_error_max", "next_value_spread", "optimum_q_margin", "optimum_prior", "prior_choice_payoff")
 
@@ -81,12 +82,11 @@ def summarise(table: pd.DataFrame) -> dict[str, float]:
 
 def markdown_table(paths: list[Path]) -> str:
     """One row per first-step CSV, named by its file stem."""
-    lines = ["| checkpoint | " + " | ".join(f"`{c}`" for c in SUMMARY_COLUMNS) + " |",
-             "|---|" + "---|" * len(SUMMARY_COLUMNS)]
+    rows = []
     for path in paths:
         summary = summarise(pd.read_csv(path))
-        lines.append(f"| {path.stem} | " + " | ".join(f"{summary[c]:.2f}" for c in SUMMARY_COLUMNS) + " |")
-    return "\n".join(lines)
+        rows.append([path.stem] + [f"{summary[c]:.2f}" for c in SUMMARY_COLUMNS])
+    return markdown(["checkpoint"] + [f"`{c}`" for c in SUMMARY_COLUMNS], rows)
 
 
 def main(argv: list[str] | None = None) -> None:

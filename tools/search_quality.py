@@ -66,6 +66,7 @@ from modules.mazero.model import MAZeroModel  # noqa: E402
 from search import SampledMCTS, select_action_eval, select_action_train  # noqa: E402
 from search.result import SearchResult  # noqa: E402
 from tools.mazero_checkpoint import mazero_models, read_mazero_checkpoint  # noqa: E402
+from tools.tables import markdown  # noqa: E402
 from utils.value_support import inverse_scalar_transform, support_values  # noqa: E402
 
 
@@ -354,16 +355,15 @@ TABLE_COLUMNS = ("q_rank_corr", "reward_rank_corr", "mc_q_spread", "mc_q_stderr"
 
 def markdown_table(paths: list[Path], columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
     """One row per measurement CSV (named by its file stem): mean +- 95% half-width over its roots."""
-    lines = ["| measurement | roots | " + " | ".join(f"`{c}`" for c in columns) + " |",
-             "|---|---|" + "---|" * len(columns)]
+    rows = []
     for path in paths:
         summary = summarise(pd.read_csv(path))
         missing = [c for c in columns if c not in summary.index]
         if missing:
             raise SystemExit(f"{path} has no column {', '.join(missing)}")
         cells = [f"{summary.loc[c, 'mean']:.3f} ± {summary.loc[c, 'ci95']:.3f}" for c in columns]
-        lines.append(f"| {path.stem} | {int(summary.loc['children', 'roots'])} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([path.stem, str(int(summary.loc["children", "roots"]))] + cells)
+    return markdown(["measurement", "roots"] + [f"`{c}`" for c in columns], rows)
 
 
 def main(argv: list[str] | None = None) -> None:

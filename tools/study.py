@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tools.plots import distinct_colours, save, t_interval  # noqa: E402
+from tools.tables import markdown  # noqa: E402
 
 FILE = re.compile(r"(?P<alg>.+)_(?P<map>[^_]+)_seed(?P<seed>\d+)\.csv$")
 METRIC = "test_battle_won_mean"
@@ -67,11 +68,9 @@ def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
 
 
 def markdown_table(summary: pd.DataFrame, steps: list[int], order: list[str] | None = None) -> str:
-    algs = order or sorted(summary["alg"].unique())
-    header = "| algorithm | " + " | ".join(f"{s // 1000}k" for s in steps) + " |"
-    lines = [header, "|---|" + "---|" * len(steps)]
-    for alg in algs:
-        row = []
+    rows = []
+    for alg in order or sorted(summary["alg"].unique()):
+        row = [f"`{alg}`"]
         for step in steps:
             cell = summary[(summary["alg"] == alg) & (summary["step"] == step)]
             if cell.empty:
@@ -80,8 +79,8 @@ def markdown_table(summary: pd.DataFrame, steps: list[int], order: list[str] | N
             c = cell.iloc[0]
             interval = f" [{c['low']:.2f}, {c['high']:.2f}]" if c["n"] > 1 else ""
             row.append(f"{c['mean']:.3f}{interval} (n={c['n']})")
-        lines.append(f"| `{alg}` | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return markdown(["algorithm"] + [f"{s // 1000}k" for s in steps], rows)
 
 
 def seeds_label(counts: pd.Series) -> str:
