@@ -32,7 +32,7 @@ def test_rows_are_the_runs_game_and_the_models_single_step_predictions(model_dir
     table = pd.read_csv(out)
     assert len(table) == 9 and sorted(zip(table["a0"], table["a1"])) == [(i, j) for i in range(3) for j in range(3)]
 
-    _, state, args = read_mazero_checkpoint(model_dir, 0)
+    state, args = read_mazero_checkpoint(model_dir, 0)
     spec = ENV_REGISTRY["matrix"]
     runner = ParallelRunner(args, Logger(get_console_logger("test")),
                             lambda seeds: spec.make_vec_env(spec.args_model.model_validate(args.env_args), seeds))

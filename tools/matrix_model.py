@@ -39,7 +39,7 @@ SUMMARY_COLUMNS = ("reward_error_max", "next_value_spread", "optimum_q_margin", 
 @torch.no_grad()
 def first_step_table(run_dir: Path, step: int) -> pd.DataFrame:
     """One row per joint action at t = 0: a0, a1, payoff, reward, next_value, q, prior."""
-    _, state, args = read_mazero_checkpoint(run_dir, step)
+    state, args = read_mazero_checkpoint(run_dir, step)
     if args.env != "matrix":
         raise SystemExit(f"this tool reads matrix-game checkpoints; this one ran on '{args.env}'")
     if args.stacked_observations != 1 or args.model_type != "factored":

@@ -18,16 +18,16 @@ from modules.mazero.model import MAZeroModel  # noqa: E402
 from utils.checkpoint import find_checkpoint  # noqa: E402
 
 
-def read_mazero_checkpoint(run_dir: Path, step: int, overrides: dict | None = None) -> tuple[Path, dict, Any]:
-    """(checkpoint file, saved state, the run's config with `overrides`) of a MAZero run's saved step
-    (0: the newest); any other learner's checkpoint is refused."""
+def read_mazero_checkpoint(run_dir: Path, step: int, overrides: dict | None = None) -> tuple[dict, Any]:
+    """(saved state, the run's config with `overrides`) of a MAZero run's saved step (0: the newest);
+    any other learner's checkpoint is refused."""
     path = find_checkpoint(run_dir, step)
     state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     raw = {k: v for k, v in state["config"].items() if k != "env_info"} | (overrides or {})
     args = resolve_config(raw)
     if args.learner != "mazero_learner":
         raise SystemExit(f"'{path}' is a {args.learner} checkpoint; this tool reads MAZero's")
-    return path, state, args
+    return state, args
 
 
 def mazero_models(state: dict, args: Any) -> tuple[MAZeroModel, MAZeroModel]:

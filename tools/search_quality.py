@@ -124,7 +124,7 @@ def search_overrides(items: list[str]) -> dict:
 
 def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = None) -> tuple[Agent, SMAXVecEnv]:
     """The checkpoint's model and search, and one environment of its map to play (seeded `seed`)."""
-    _, state, args = read_mazero_checkpoint(run_dir, step, overrides)
+    state, args = read_mazero_checkpoint(run_dir, step, overrides)
     if args.stacked_observations != 1:
         raise SystemExit("this tool feeds one observation frame; the checkpoint stacks "
                          f"{args.stacked_observations}")
