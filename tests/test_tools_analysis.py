@@ -151,7 +151,7 @@ def test_t_interval_matches_scipy():
     assert low[1] == high[1] == 1.0
 
 
-def test_curves_from_real_runs(table, tmp_path):
+def test_curves_from_real_runs(table, tmp_path, monkeypatch):
     rows = plots.add_variant(table[table["alg"].isin(["qmix", "vdn"])], None)
     fig = plots.plot_curves(rows, "test_return_mean", "step", title="t", caption="c")
     ax = fig.axes[0]
@@ -160,8 +160,12 @@ def test_curves_from_real_runs(table, tmp_path):
     assert colours == {"qmix": plots.PALETTE["qmix"], "vdn": plots.PALETTE["vdn"]}
     grid, values = plots.seed_curves(rows[(rows["alg"] == "qmix") & (rows["metric"] == "test_return_mean")], "step")
     assert values.shape == (2, len(grid))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # matplotlib's clock for a PDF's creation date
     paths = plots.save(fig, tmp_path / "fig")
     assert all(p.stat().st_size > 1000 for p in paths)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")  # regenerated on another day: no byte differs
+    again = plots.save(plots.plot_curves(rows, "test_return_mean", "step", title="t", caption="c"), tmp_path / "again")
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
     wall = plots.plot_curves(rows, "test_return_mean", "wall_time")
     assert wall.axes[0].get_xlabel().startswith("wall-clock")
 
