@@ -59,3 +59,14 @@ def test_a_block_may_only_run_a_report_tool():
 
 def test_a_check_draws_no_figure():
     assert report.without_figure(["a", "--figure", "docs/x", "--out=y", "b"]) == ["a", "b"]
+
+
+def test_a_block_without_its_end_line_is_refused():
+    """A missing `<!-- /report -->` would make a block reach to the next block's end line and
+    silently take that block (and its table) out of the regeneration and of these tests."""
+    text = ("<!-- report: python -m tools.plots --out x -->\n![x](x.png)\n\n"
+            "<!-- report: python -m tools.tables runs --results-dir y -->\n| a |\n<!-- /report -->\n")
+    with pytest.raises(ValueError, match="without its <!-- /report --> line: python -m tools.plots"):
+        report.blocks(text)
+    fixed = text.replace("![x](x.png)\n", "![x](x.png)\n<!-- /report -->\n")
+    assert [b.command.split()[2] for b in report.blocks(fixed)] == ["tools.plots", "tools.tables"]

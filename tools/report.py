@@ -61,7 +61,11 @@ class Block:
 
 
 def blocks(text: str) -> list[Block]:
-    return [Block(m["command"], m["body"], m.start("body"), m.end("body")) for m in BLOCK.finditer(text)]
+    found = [Block(m["command"], m["body"], m.start("body"), m.end("body")) for m in BLOCK.finditer(text)]
+    for block in found:
+        if "<!-- report: " in block.body:  # its end marker is missing: it would swallow the next block
+            raise ValueError(f"report block without its <!-- /report --> line: {block.command}")
+    return found
 
 
 def without_figure(argv: list[str]) -> list[str]:
