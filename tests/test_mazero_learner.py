@@ -11,6 +11,7 @@ from config.loader import load_layers, recursive_update
 from config.mazero_schema import MAZeroConfig
 from controllers.mazero_controller import MAZeroMAC
 from modules.mazero.action_view import ActionView
+from modules.mazero.build import search_config
 from modules.mazero.inputs import agent_inputs, alive_mask, frame_window
 from envs.multiagentenv import EnvInfo
 from learners.mazero_diagnostics import gradient_norms
@@ -128,6 +129,34 @@ def test_controller_dead_agents_take_the_noop_and_actions_are_available():
         assert actions.shape == (1, 3) and actions[0, 2].item() == 4
     mac.use_test_variant("prior_")
     assert mac.select_actions(batch, t_ep=1, t_env=0, bs=np.array([0]), test_mode=True)[0, 2].item() == 4
+
+
+@pytest.mark.parametrize("test_tau, expected_tau", [(None, 1.0), (0.25, 0.25)])
+def test_evaluation_searches_sample_at_the_test_temperature_self_play_at_the_training_one(test_tau, expected_tau):
+    """With a flat prior (each agent's greedy action at p = e / (e + 5)), K = 10 draws of a 3-agent
+    joint action hold the greedy joint action with probability 1 - (1 - q^3)^10, q the greedy
+    action's mass under pi^(1/tau): 0.36 at tau = 1, all but certain at tau = 0.25."""
+    args = config(test_sampling_temperature=test_tau)
+    batch, scheme, groups, _ = episode_batch([8])
+    mac = MAZeroMAC(scheme, groups, args)
+    assert mac.search.config.sampling_temperature == 1.0
+    assert mac.test_search.config.sampling_temperature == expected_tau
+    head = [m for m in mac.model.policy_head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([1.0, 0, 0, 0, 0, 0]))
+    roots = 4000
+    frames = frame_window(batch["obs"][[0]], 1, args.stacked_observations).expand(roots, -1, -1, -1)
+    inputs, avail, mask = mac.inputs(frames, batch["avail_actions"][[0], 1].expand(roots, -1, -1))
+    result = mac.test_search.search(mac.model, inputs, avail, mask, torch.Generator().manual_seed(0), add_noise=False)
+    greedy_in_candidates = ((result.joint_actions == 0).all(-1) & result.valid).any(-1).float().mean().item()
+    q = torch.softmax(torch.tensor([1.0, 0, 0, 0, 0, 0]) / expected_tau, 0)[0].item()
+    assert greedy_in_candidates == pytest.approx(1 - (1 - q ** 3) ** args.num_sampled_actions, abs=0.03)
+
+
+def test_a_search_is_either_the_test_or_the_reanalysis_search():
+    with pytest.raises(ValueError, match="either"):
+        search_config(config(), use_noise=False, reanalysis=True, test=True)
 
 
 @pytest.mark.parametrize("overrides", [{}, BC, {"model_type": "flat"},

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from search import SearchConfig
-from search.sampling import inverse_cdf_sample, merge_duplicates, sample_children
+from search.sampling import inverse_cdf_sample, merge_duplicates, root_distributions, sample_children
 from search_toys import single_thread  # noqa: F401  (autouse fixture)
 
 
@@ -41,3 +41,24 @@ def test_config_validation() -> None:
         SearchConfig(rho=1.5)
     with pytest.raises(ValueError):
         SearchConfig(max_depth=0)
+
+
+def test_tempered_root_sampling_draws_from_pi_to_the_one_over_tau_and_corrects_the_prior() -> None:
+    """beta = pi^(1/tau) renormalised (closed form); children follow prod_i beta_i and carry
+    Sampled MuZero's prior (beta_hat / beta) * pi."""
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(1, 2, 3, generator=g)
+    legal = torch.ones(1, 2, 3)
+    pi, beta = root_distributions(logits, legal, None, 0.25, 0.0, temperature=0.25)
+    expected_pi = torch.softmax(logits, -1)
+    torch.testing.assert_close(pi, expected_pi)
+    torch.testing.assert_close(beta, expected_pi ** 4 / (expected_pi ** 4).sum(-1, keepdim=True))
+    n = 20000
+    children = sample_children(pi.expand(n, 2, 3).contiguous(), beta.expand(n, 2, 3).contiguous(),
+                               torch.rand(n, 2, 1, generator=g))
+    codes = children.actions[:, 0, 0] * 3 + children.actions[:, 0, 1]
+    joint_beta = (beta[0, 0].unsqueeze(1) * beta[0, 1].unsqueeze(0)).flatten()
+    joint_pi = (pi[0, 0].unsqueeze(1) * pi[0, 1].unsqueeze(0)).flatten()
+    torch.testing.assert_close(torch.bincount(codes, minlength=9).float() / n, joint_beta, atol=0.015, rtol=0)
+    # one draw per root: beta_hat = 1, so the prior is pi / beta of the drawn joint action
+    torch.testing.assert_close(children.prior[:, 0], joint_pi[codes] / joint_beta[codes])

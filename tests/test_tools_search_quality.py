@@ -46,6 +46,9 @@ def test_measures_each_root_child_in_the_real_environment(model_dir: Path, tmp_p
     assert (table["best_child_gain"] >= -1e-9).all() and (table["mc_q_stderr"] >= 0).all()
     assert np.isfinite(table["visit_target_gain"]).all()
     assert table["mc_q_mean"].between(0.0, 20.0).all()  # SMAX returns are scaled to [0, 20]
+    assert table["greedy_joint_prob"].between(0.0, 1.0).all() and table["greedy_agreement"].between(0.0, 1.0).all()
+    # playing the greedy joint action means sampling it first
+    assert (table["search_picks_greedy"] <= table["greedy_in_candidates"]).all()
     assert "q_rank_corr" in capsys.readouterr().out
     sq.main(["--table", str(out)])  # the docs' table: mean +- 95% half-width over the roots
     row = capsys.readouterr().out.strip().splitlines()[-1].strip("| ").split(" | ")
@@ -214,3 +217,19 @@ def test_mean_of_value_distribution_is_a_brute_force_sum_and_above_the_decoded_v
     positive = logits.clone()
     positive[:, :support + 1] = -1e9  # mass on positive bins only, where h^-1 is convex (Jensen)
     assert (sq.mean_of_value_distribution(positive) >= categorical_to_scalar(positive, support).double() - 1e-9).all()
+
+
+def test_greedy_statistics_match_a_hand_count() -> None:
+    """Agent 0 prefers action 2 (p = e^2 / (e^2 + 2)), agent 1 action 0 (e / (e + 2)); agent 2
+    has one legal action and counts in neither the probability nor the agreement."""
+    logits = torch.tensor([[0.0, 0.0, 2.0], [1.0, 0.0, 0.0], [0.0, float("-inf"), float("-inf")]])
+    choosing = torch.tensor([True, True, False])
+    children = torch.tensor([[2, 1, 0], [2, 0, 0], [0, 0, 0]])
+    stats = sq.greedy_statistics(children, torch.tensor([2, 1, 0]), logits, choosing)
+    e = np.e
+    assert stats["greedy_joint_prob"] == pytest.approx(e ** 2 / (e ** 2 + 2) * e / (e + 2))
+    assert stats["greedy_in_candidates"] == 1.0 and stats["search_picks_greedy"] == 0.0
+    assert stats["greedy_agreement"] == 0.5
+    missed = sq.greedy_statistics(children[[0, 2]], torch.tensor([0, 0, 0]), logits, choosing)
+    assert missed["greedy_in_candidates"] == 0.0 and missed["search_picks_greedy"] == 0.0
+    assert missed["greedy_agreement"] == 0.5

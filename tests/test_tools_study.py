@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tools.study import cells, figure, forest, load_evaluations, main, markdown_table, seeds_label
+from tools.study import cells, figure, forest, load_evaluations, main, markdown_table, paired_differences, seeds_label
 
 
 def write(folder, name, rows):
@@ -137,3 +137,24 @@ def test_the_forest_figure_is_written_by_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a panel of a step the table does not compute
         main([str(tmp_path), "--steps", "25000", "--forest", str(tmp_path / "f"), "--forest-steps", "50000"])
     assert "are not among --steps" in capsys.readouterr().err
+
+
+def test_paired_differences_are_per_seed_differences_over_the_common_seeds(tmp_path, capsys):
+    base = {1: 0.80, 2: 0.82, 3: 0.76}
+    other = {1: 0.77, 2: 0.80, 4: 0.90}       # seed 4 has no base, seed 3 no other: neither pairs
+    for seed, win in base.items():
+        write(tmp_path, f"mazero_3m_seed{seed}.csv", [{"step": 50_100, "episodes": 1024, "test_battle_won_mean": win}])
+    for seed, win in other.items():
+        write(tmp_path, f"mazero+tau_3m_seed{seed}.csv", [{"step": 50_100, "episodes": 1024, "test_battle_won_mean": win}])
+    pairs = paired_differences(load_evaluations(tmp_path), [50_000], "mazero", "mazero+tau")
+    diff = np.array([0.77 - 0.80, 0.80 - 0.82])
+    half = stats.t.ppf(0.975, 1) * diff.std(ddof=1) / np.sqrt(2)
+    row = pairs.iloc[0]
+    assert row.n == 2 and row.seeds == (1, 2) and row["mean"] == pytest.approx(diff.mean())
+    assert (row.low, row.high) == pytest.approx((diff.mean() - half, diff.mean() + half))
+    assert (row.base, row.other) == pytest.approx((0.81, 0.785))
+    main([str(tmp_path), "--steps", "50000", "--paired", "mazero", "mazero+tau"])
+    assert f"| 50k | 1, 2 | 0.810 | 0.785 | {diff.mean():+.3f} [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}] |" \
+        in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no evaluations of mazero\\+typo"):
+        main([str(tmp_path), "--steps", "50000", "--paired", "mazero", "mazero+typo"])

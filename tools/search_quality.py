@@ -21,7 +21,11 @@ Printed per root and averaged over roots (mean and 95% interval):
 - the Monte Carlo Q of the search's choice, of the prior's likeliest child and of the best child,
   each minus the children's mean: how much of the available improvement the search takes;
 - the Monte Carlo value of the visit distribution (the policy target) minus that of the sampling
-  distribution it started from: the real improvement a policy update towards the search can bring.
+  distribution it started from: the real improvement a policy update towards the search can bring;
+- the prior's greedy joint action (each agent's likeliest action): its probability under the
+  prior, whether the search sampled it among its root's candidates, whether the search played
+  it, and the fraction of agents whose action the search shares with it (`-- test_sampling_temperature=0.25`
+  measures an evaluation search that samples its candidates from the sharper pi^4).
 
 With `--targets R`, each measured root also gets the policy target a cross-entropy update moves
 the prior towards in expectation: each agent's marginal of the visit distribution, averaged over R
@@ -76,7 +80,8 @@ class Agent:
 
     model: MAZeroModel
     inputs: InputPipeline
-    search: SampledMCTS
+    search: SampledMCTS             # the evaluation search (its test_sampling_temperature)
+    self_play_search: SampledMCTS   # self-play's (and reanalysis's) sampling temperature
     gamma: float
     generator: torch.Generator
     target_model: MAZeroModel  # the learner's bootstrap model, saved with the checkpoint
@@ -89,7 +94,8 @@ class Agent:
         """Env actions [B, N] of the evaluation search (no noise, most visited child) or, with
         `self_play`, of self-play's (root noise, a child sampled from N^(1/T))."""
         inputs, model_avail, mask = self.model_inputs(obs, avail)
-        result = self.search.search(self.model, inputs, model_avail, mask, generator, add_noise=self_play)
+        search = self.self_play_search if self_play else self.search
+        result = search.search(self.model, inputs, model_avail, mask, generator, add_noise=self_play)
         chosen = (select_action_train(result, self.visit_temperature, generator) if self_play
                   else select_action_eval(result, generator))
         return self.inputs.view.to_env(chosen).numpy()
@@ -108,7 +114,7 @@ class Agent:
 
 
 SEARCH_KEYS = ("num_simulations", "num_sampled_actions", "mcts_rho", "mcts_lambda", "pb_c_init", "pb_c_base",
-               "max_search_depth")
+               "max_search_depth", "sampling_temperature", "test_sampling_temperature")
 
 
 def search_overrides(items: list[str]) -> dict:
@@ -133,7 +139,8 @@ def load_agent(run_dir: Path, step: int, seed: int, overrides: dict | None = Non
         raise SystemExit("this tool branches SMAX environments (env sc2 with the smax backend)")
     args.env_info = env.get_env_info()
     model, target_model = mazero_models(state, args)
-    agent = Agent(model, input_pipeline(args), SampledMCTS(search_config(args, use_noise=False)), args.gamma,
+    agent = Agent(model, input_pipeline(args), SampledMCTS(search_config(args, use_noise=False, test=True)),
+                  SampledMCTS(search_config(args, use_noise=True)), args.gamma,
                   torch.Generator().manual_seed(seed), target_model, args.td_steps, args.visit_temperature)
     return agent, env
 
@@ -155,7 +162,7 @@ def mean_entropy(probs: torch.Tensor, agents: torch.Tensor) -> float:
 @torch.no_grad()
 def expected_targets(env: SMAXVecEnv, agent: Agent, repeats: int) -> dict:
     """Entropy of the prior and of the expected visit-target marginals at env 0's state, searched
-    `repeats` times without and with root noise."""
+    `repeats` times without and with root noise (at training's sampling temperature)."""
     inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
     prior = torch.softmax(agent.model.prior_logits(inputs, avail)[0].double(), -1)
     choosing = avail[0].bool().sum(-1) >= 2                     # agents with a choice to make
@@ -163,7 +170,7 @@ def expected_targets(env: SMAXVecEnv, agent: Agent, repeats: int) -> dict:
     for column, noise in (("target_entropy", False), ("noisy_target_entropy", True)):
         total = torch.zeros_like(prior)
         for _ in range(repeats):
-            result = agent.search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=noise)
+            result = agent.self_play_search.search(agent.model, inputs, avail, mask, agent.generator, add_noise=noise)
             valid = result.valid[0]
             total += visit_marginals(result.joint_actions[0][valid], result.visit_counts[0][valid], prior.shape[-1])
         out[column] = mean_entropy(total / repeats, choosing)
@@ -271,11 +278,29 @@ def search_root(env: SMAXVecEnv, agent: Agent, with_tree: bool) -> SearchResult:
                                return_tree=with_tree)
 
 
+def greedy_statistics(children: torch.Tensor, chosen: torch.Tensor, prior_logits: torch.Tensor,
+                      choosing: torch.Tensor) -> dict:
+    """Where the search's choice stands against the prior's greedy joint action (each agent's
+    likeliest action) at one root: children [C, N] and chosen [N] are model actions, prior_logits
+    [N, A] are masked, choosing [N] marks the agents with two or more legal actions. A flat prior
+    over many agents gives its greedy joint action little mass, so K draws may miss it."""
+    greedy = prior_logits.argmax(-1)
+    top = torch.softmax(prior_logits.double(), -1).max(-1).values
+    return {
+        "greedy_joint_prob": float(top[choosing].prod()),
+        "greedy_in_candidates": float(bool((children == greedy).all(-1).any())),
+        "search_picks_greedy": float(bool((chosen == greedy).all())),
+        "greedy_agreement": float((chosen == greedy)[choosing].double().mean()) if choosing.any() else 1.0,
+    }
+
+
+@torch.no_grad()
 def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: torch.Tensor, rollouts: int,
                  seed: int) -> dict:
     """One root's measurements, from its search (with the tree) and the joint action played there."""
     valid = result.valid[0]
     children = result.joint_actions[0][valid]                      # [C, N] model actions
+    inputs, avail, _ = agent.model_inputs(env.get_obs(), env.get_avail_actions())
     n_children = len(children)
     env_children = agent.inputs.view.to_env(children).numpy()
     branch = env.branch(0, n_children * rollouts, seed)
@@ -303,7 +328,7 @@ def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: to
         "model_q_mean": float(model_q.mean()),
         "root_value_pred": float(result.root_pred_value[0]),
         "max_visit_share": float(visits.max() / max(visits.sum(), 1)),
-    }
+    } | greedy_statistics(children, chosen[0], agent.model.prior_logits(inputs, avail)[0], avail[0].bool().sum(-1) >= 2)
 
 
 def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int,

@@ -4,6 +4,8 @@
         --figure docs/figures/smax_study_3m
     python -m tools.study docs/runs/smax_study/3m docs/runs/smax_sweep/3m --steps 25000 50000 --order ... \
         --forest docs/figures/smax_sweep_3m_forest --reference mazero
+    python -m tools.study <folders> --steps 50000 100000 --paired mazero "mazero+nsim100"
+        # the same checkpoints evaluated two ways: the per-seed difference, its mean and interval
 
 Reads `<folder>/eval/<alg>_<map>_seed<N>.csv` (written by `tools.evaluate_checkpoints` through
 `experiments/smax_study.sh`). Each checkpoint is assigned to the nearest requested step (a run
@@ -53,11 +55,16 @@ def nearest_step(step: int, targets: list[int]) -> int | None:
     return target if abs(step - target) <= TOLERANCE * target else None
 
 
+def at_steps(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
+    """Each (alg, seed)'s checkpoint nearest each requested step (column `target`), if within 10%."""
+    table = evaluations.assign(target=[nearest_step(s, steps) for s in evaluations["step"]]).dropna(subset=["target"])
+    table = table.assign(distance=(table["step"] - table["target"]).abs()).sort_values("distance")
+    return table.drop_duplicates(["alg", "seed", "target"])
+
+
 def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
     """(alg, step) -> n seeds, mean, 95% interval; the checkpoint nearest each step per seed."""
-    table = evaluations.assign(target=[nearest_step(s, steps) for s in evaluations["step"]]).dropna(subset=["target"])
-    table["distance"] = (table["step"] - table["target"]).abs()
-    table = table.sort_values("distance").drop_duplicates(["alg", "seed", "target"])
+    table = at_steps(evaluations, steps)
     out = []
     for (alg, target), group in table.groupby(["alg", "target"]):
         values = group.sort_values("seed")["win_rate"].to_numpy()
@@ -65,6 +72,34 @@ def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
         out.append({"alg": alg, "step": int(target), "n": len(values), "mean": float(mean), "low": float(low),
                     "high": float(high), "values": tuple(float(v) for v in values)})
     return pd.DataFrame(out)
+
+
+def paired_differences(evaluations: pd.DataFrame, steps: list[int], base: str, other: str) -> pd.DataFrame:
+    """Per step, `other` minus `base` over the seeds both have there: each seed's two checkpoints
+    played the same scenarios (one evaluation seed), so the pairs cancel the scenarios' and the
+    seeds' own variation that separate intervals of the two would carry."""
+    table = at_steps(evaluations, steps)
+    missing = {base, other} - set(table["alg"])
+    if missing:
+        raise ValueError(f"no evaluations of {', '.join(sorted(missing))} at the requested steps")
+    wide = table[table["alg"].isin([base, other])].pivot(index=["target", "seed"], columns="alg", values="win_rate")
+    out = []
+    for target, group in wide.dropna().groupby(level="target"):
+        diff = (group[other] - group[base]).to_numpy()
+        mean, low, high = t_interval(diff)
+        out.append({"step": int(target), "n": len(diff), "base": float(group[base].mean()),
+                    "other": float(group[other].mean()), "mean": float(mean), "low": float(low), "high": float(high),
+                    "seeds": tuple(int(seed) for seed in group.index.get_level_values("seed"))})
+    return pd.DataFrame(out, columns=["step", "n", "base", "other", "mean", "low", "high", "seeds"])
+
+
+def paired_markdown(pairs: pd.DataFrame, base: str, other: str) -> str:
+    rows = []
+    for _, c in pairs.iterrows():
+        interval = f" [{c['low']:+.3f}, {c['high']:+.3f}]" if c["n"] > 1 else ""
+        rows.append([f"{c['step'] // 1000}k", ", ".join(map(str, c["seeds"])), f"{c['base']:.3f}", f"{c['other']:.3f}",
+                     f"{c['mean']:+.3f}{interval}"])
+    return markdown(["step", "seeds", f"`{base}`", f"`{other}`", "difference (paired, 95% interval)"], rows)
 
 
 def markdown_table(summary: pd.DataFrame, steps: list[int], order: list[str] | None = None) -> str:
@@ -168,12 +203,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--forest-steps", type=int, nargs="+",
                         help="the forest figure's panels (default: --steps); read only with --forest")
     parser.add_argument("--reference", help="the forest figure's band: this algorithm's interval (default: the first of --order)")
+    parser.add_argument("--paired", nargs=2, metavar=("BASE", "OTHER"),
+                        help="instead of the table: OTHER minus BASE per step over the seeds both have, "
+                             "e.g. one checkpoint evaluated two ways")
     args = parser.parse_args(argv)
     if args.forest_steps and not set(args.forest_steps) <= set(args.steps):
         parser.error(f"--forest-steps {sorted(set(args.forest_steps) - set(args.steps))} are not among --steps")
     evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
     if evaluations.empty:
         raise SystemExit(f"no evaluations under {', '.join(str(f / 'eval') for f in args.folders)}")
+    if args.paired:
+        try:
+            print(paired_markdown(paired_differences(evaluations, args.steps, *args.paired), *args.paired))
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+        return
     summary = cells(evaluations, args.steps)
     print(markdown_table(summary, args.steps, args.order))
     if args.figure:

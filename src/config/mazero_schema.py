@@ -50,6 +50,10 @@ class MAZeroConfig(RunConfig):
     visit_temperature: float = Field(default=1.0, gt=0.0, description="self-play samples N(a)^(1/T)")
     sampling_temperature: float = Field(
         default=1.0, gt=0.0, description="nodes sample joint actions from pi^(1/tau) (Sampled MuZero); 1 = paper")
+    test_sampling_temperature: float | None = Field(
+        default=None, gt=0.0,
+        description="tau of the evaluation searches (no noise, most visited child); None: sampling_temperature. "
+                    "A flat prior over many agents rarely samples its own greedy joint action at tau=1")
     test_mcts: bool = Field(default=True, description="False: evaluate only the decentralised prior (paper Table 8)")
     test_prior: bool = Field(default=True, description="also log the prior-only win rate as test_prior_*")
     search_latent_bf16: bool = Field(default=False, description="keep the search's latent pool in bf16")

@@ -1,8 +1,9 @@
 """MAZero's controller: acts by Sampled MCTS over the running environments as roots.
 
 Self-play searches with root Dirichlet noise and samples from the visit counts; evaluation
-searches without noise and takes the most visited joint action (random tie-break). The
-`prior_` test variant acts from each agent's local policy prior alone (paper Table 8)."""
+searches without noise, with candidates drawn at `test_sampling_temperature`, and takes the most
+visited joint action (random tie-break). The `prior_` test variant acts from each agent's local
+policy prior alone (paper Table 8)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ class MAZeroMAC(Controller):
         self.inputs = input_pipeline(args)
         self.model = MAZeroModel(model_config(args))
         self.search = SampledMCTS(search_config(args, use_noise=True))
+        self.test_search = SampledMCTS(search_config(args, use_noise=False, test=True))
         self.device = torch.device("cpu")
         self.generator = torch.Generator().manual_seed(args.seed or 0)
         self.test_variant = ""
@@ -51,8 +53,9 @@ class MAZeroMAC(Controller):
         if use_prior:
             actions = self.model.predict_policy(inputs, model_mask, model_avail, self.generator)
         else:
-            result = self.search.search(self.model, inputs, model_avail, model_mask, self.generator,
-                                        add_noise=not test_mode)
+            search = self.test_search if test_mode else self.search
+            result = search.search(self.model, inputs, model_avail, model_mask, self.generator,
+                                   add_noise=not test_mode)
             if test_mode:
                 actions = select_action_eval(result, self.generator)
             elif t_env < self.warmup_steps:

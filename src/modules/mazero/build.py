@@ -35,14 +35,20 @@ def model_config(args: MAZeroConfig) -> MAZeroModelConfig:
     )
 
 
-def search_config(args: MAZeroConfig, use_noise: bool, reanalysis: bool = False) -> SearchConfig:
-    """The search that acts (self-play and tests) or, with `reanalysis`, the one that makes policy targets."""
+def search_config(args: MAZeroConfig, use_noise: bool, reanalysis: bool = False, test: bool = False) -> SearchConfig:
+    """The search that acts in self-play, with `test` the one that acts in evaluations, or with
+    `reanalysis` the one that makes policy targets."""
+    if reanalysis and test:
+        raise ValueError("a search is either the reanalysis search or the test search")
     simulations = (args.reanalyse_num_simulations or args.num_simulations) if reanalysis else args.num_simulations
+    temperature = args.sampling_temperature
+    if test and args.test_sampling_temperature is not None:
+        temperature = args.test_sampling_temperature
     return SearchConfig(
         num_simulations=simulations, num_sampled_actions=args.num_sampled_actions,
         rho=args.mcts_rho, lam=args.mcts_lambda, discount=args.gamma, c1=args.pb_c_init, c2=args.pb_c_base,
         dirichlet_alpha=args.dirichlet_alpha, exploration_fraction=args.exploration_fraction,
-        use_noise=use_noise, max_depth=args.max_search_depth, sampling_temperature=args.sampling_temperature,
+        use_noise=use_noise, max_depth=args.max_search_depth, sampling_temperature=temperature,
         latent_dtype=torch.bfloat16 if args.search_latent_bf16 else torch.float32,
         autocast_bf16=args.search_autocast_bf16, use_cuda_graph=args.search_cuda_graph,
         compile_tree=args.search_compile_tree,
