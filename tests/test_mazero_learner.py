@@ -12,6 +12,7 @@ from config.mazero_schema import MAZeroConfig
 from controllers.mazero_controller import MAZeroMAC
 from modules.mazero.action_view import ActionView
 from modules.mazero.build import search_config
+from search import select_action_eval
 from modules.mazero.inputs import agent_inputs, alive_mask, frame_window
 from envs.multiagentenv import EnvInfo
 from learners.mazero_diagnostics import gradient_norms
@@ -152,6 +153,30 @@ def test_evaluation_searches_sample_at_the_test_temperature_self_play_at_the_tra
     greedy_in_candidates = ((result.joint_actions == 0).all(-1) & result.valid).any(-1).float().mean().item()
     q = torch.softmax(torch.tensor([1.0, 0, 0, 0, 0, 0]) / expected_tau, 0)[0].item()
     assert greedy_in_candidates == pytest.approx(1 - (1 - q ** 3) ** args.num_sampled_actions, abs=0.03)
+
+
+def test_evaluation_acts_through_the_test_search_and_self_play_through_its_own():
+    """Replayed from the same generator state, test-mode actions are the test search's most visited
+    children (tau 0.25) and not those the self-play search (tau 1) would give."""
+    args = config(test_sampling_temperature=0.25)
+    batch, scheme, groups, _ = episode_batch([8] * 64)
+    mac = MAZeroMAC(scheme, groups, args)
+    head = [m for m in mac.model.policy_head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([1.0, 0.5, 0, 0, 0, 0]))
+    start = mac.generator.get_state()
+    acted = mac.select_actions(batch, t_ep=1, t_env=10**6, test_mode=True)
+    frames = frame_window(batch["obs"], 1, args.stacked_observations)
+    inputs, avail, mask = mac.inputs(frames, batch["avail_actions"][:, 1])
+
+    def replay(search):
+        generator = torch.Generator().manual_seed(0)
+        generator.set_state(start)
+        result = search.search(mac.model, inputs, avail, mask, generator, add_noise=False)
+        return mac.inputs.view.to_env(select_action_eval(result, generator))
+
+    assert torch.equal(acted, replay(mac.test_search))
+    assert not torch.equal(acted, replay(mac.search))
 
 
 def test_a_search_is_either_the_test_or_the_reanalysis_search():
