@@ -142,6 +142,7 @@ def test_evaluation_searches_sample_at_the_test_temperature_self_play_at_the_tra
     mac = MAZeroMAC(scheme, groups, args)
     assert mac.search.config.sampling_temperature == 1.0
     assert mac.test_search.config.sampling_temperature == expected_tau
+    assert (mac.test_search is mac.search) == (test_tau is None)  # no second engine without its own tau
     head = [m for m in mac.model.policy_head.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
         head.weight.zero_()

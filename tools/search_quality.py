@@ -165,7 +165,7 @@ def expected_targets(env: SMAXVecEnv, agent: Agent, repeats: int) -> dict:
     `repeats` times without and with root noise (at training's sampling temperature)."""
     inputs, avail, mask = agent.model_inputs(env.get_obs(), env.get_avail_actions())
     prior = torch.softmax(agent.model.prior_logits(inputs, avail)[0].double(), -1)
-    choosing = avail[0].bool().sum(-1) >= 2                     # agents with a choice to make
+    choosing = agents_with_a_choice(avail[0])
     out = {"prior_entropy": mean_entropy(prior, choosing)}
     for column, noise in (("target_entropy", False), ("noisy_target_entropy", True)):
         total = torch.zeros_like(prior)
@@ -278,6 +278,11 @@ def search_root(env: SMAXVecEnv, agent: Agent, with_tree: bool) -> SearchResult:
                                return_tree=with_tree)
 
 
+def agents_with_a_choice(avail: torch.Tensor) -> torch.Tensor:
+    """Agents [..., N] with two or more legal actions (the others' prior has nothing to decide)."""
+    return avail.bool().sum(-1) >= 2
+
+
 def greedy_statistics(children: torch.Tensor, chosen: torch.Tensor, prior_logits: torch.Tensor,
                       choosing: torch.Tensor) -> dict:
     """Where the search's choice stands against the prior's greedy joint action (each agent's
@@ -328,7 +333,8 @@ def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: to
         "model_q_mean": float(model_q.mean()),
         "root_value_pred": float(result.root_pred_value[0]),
         "max_visit_share": float(visits.max() / max(visits.sum(), 1)),
-    } | greedy_statistics(children, chosen[0], agent.model.prior_logits(inputs, avail)[0], avail[0].bool().sum(-1) >= 2)
+    } | greedy_statistics(children, chosen[0], agent.model.prior_logits(inputs, avail)[0],
+                                          agents_with_a_choice(avail[0]))
 
 
 def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int,

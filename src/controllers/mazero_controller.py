@@ -7,6 +7,7 @@ policy prior alone (paper Table 8)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -35,7 +36,11 @@ class MAZeroMAC(Controller):
         self.inputs = input_pipeline(args)
         self.model = MAZeroModel(model_config(args))
         self.search = SampledMCTS(search_config(args, use_noise=True))
-        self.test_search = SampledMCTS(search_config(args, use_noise=False, test=True))
+        test_config = search_config(args, use_noise=False, test=True)
+        # one engine (one set of captured graphs and compiled steps) unless evaluation samples at its own tau;
+        # the noise switch needs no second engine, each call passes add_noise
+        same = replace(test_config, use_noise=self.search.config.use_noise) == self.search.config
+        self.test_search = self.search if same else SampledMCTS(test_config)
         self.device = torch.device("cpu")
         self.generator = torch.Generator().manual_seed(args.seed or 0)
         self.test_variant = ""
