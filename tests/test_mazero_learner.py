@@ -180,6 +180,36 @@ def test_evaluation_acts_through_the_test_search_and_self_play_through_its_own()
     assert not torch.equal(acted, replay(mac.search))
 
 
+def test_controller_reports_per_episode_how_often_it_played_the_priors_greedy_action():
+    """Every agent's prior prefers action 0 (zero weights, biased output), so the count is the
+    played zeros among agents with a choice; agent 2 dies at t = 2 and then has no choice. Rows
+    0-7 decide at t = 1, rows 1, 3, 5 and 6 again at t = 2; the prior variant reports nothing."""
+    args = config()
+    batch, scheme, groups, _ = episode_batch([8] * 8, dead_agent_from=2)
+    mac = MAZeroMAC(scheme, groups, args)
+    head = [m for m in mac.model.policy_head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([0.3, 0.2, 0.1, 0, 0, 0]))
+    mac.init_hidden(batch_size=8)
+    agreeing, choosing, joint, decisions = (np.zeros(8) for _ in range(4))
+    for t, rows in ((1, np.arange(8)), (2, np.array([1, 3, 5, 6]))):
+        acted = mac.select_actions(batch, t_ep=t, t_env=10**6, bs=rows, test_mode=True).numpy()
+        alive = 3 if t == 1 else 2
+        agreeing[rows] += (acted[:, :alive] == 0).sum(1)
+        choosing[rows] += alive
+        joint[rows] += (acted[:, :alive] == 0).all(1)
+        decisions[rows] += 1
+    stats = mac.episode_stats()
+    assert stats["greedy_agreement"].tolist() == pytest.approx((agreeing / choosing).tolist())
+    assert stats["search_picks_greedy"].tolist() == pytest.approx((joint / decisions).tolist())
+    assert 0 < agreeing.sum() < choosing.sum()  # the searches played some non-greedy actions
+    mac.init_hidden(batch_size=8)
+    mac.use_test_variant("prior_")
+    mac.select_actions(batch, t_ep=1, t_env=10**6, test_mode=True)
+    assert mac.episode_stats() == {}
+
+
 def test_a_search_is_either_the_test_or_the_reanalysis_search():
     with pytest.raises(ValueError, match="either"):
         search_config(config(), use_noise=False, reanalysis=True, test=True)

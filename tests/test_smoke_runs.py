@@ -76,8 +76,11 @@ def test_algorithm_runs_and_records(alg, env, tmp_path):
         required |= {"test_battle_won_mean", "battle_won_mean"}
     if alg.startswith("mazero"):
         required |= {"test_prior_return_mean", "policy_loss", "value_loss", "reward_loss", "consistency_loss",
-                     "test_model_value_error", "test_model_reward_error", "search_value_gain"}
+                     "test_model_value_error", "test_model_reward_error", "search_value_gain",
+                     "test_greedy_agreement_mean", "test_search_picks_greedy_mean", "greedy_agreement_mean"}
     assert required <= set(metrics), sorted(required - set(metrics))
+    if alg.startswith("mazero"):  # the prior variant plays its greedy action by definition: nothing to log
+        assert "test_prior_greedy_agreement_mean" not in metrics
     info = json.loads((run_dir / "info.json").read_text())
     assert len(info["test_return_mean"]) == len(info["test_return_mean_T"]) >= 1
     assert (run_dir / "cout.txt").read_text().strip()

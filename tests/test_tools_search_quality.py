@@ -222,14 +222,14 @@ def test_mean_of_value_distribution_is_a_brute_force_sum_and_above_the_decoded_v
 def test_greedy_statistics_match_a_hand_count() -> None:
     """Agent 0 prefers action 2 (p = e^2 / (e^2 + 2)), agent 1 action 0 (e / (e + 2)); agent 2
     has one legal action and counts in neither the probability nor the agreement."""
-    logits = torch.tensor([[0.0, 0.0, 2.0], [1.0, 0.0, 0.0], [0.0, float("-inf"), float("-inf")]])
-    choosing = torch.tensor([True, True, False])
+    logits = torch.tensor([[0.0, 0.0, 2.0], [1.0, 0.0, 0.0], [0.0, 5.0, 5.0]])
+    avail = torch.tensor([[1, 1, 1], [1, 1, 1], [1, 0, 0]])
     children = torch.tensor([[2, 1, 0], [2, 0, 0], [0, 0, 0]])
-    stats = sq.greedy_statistics(children, torch.tensor([2, 1, 0]), logits, choosing)
+    stats = sq.greedy_statistics(children, torch.tensor([2, 1, 0]), logits, avail)
     e = np.e
     assert stats["greedy_joint_prob"] == pytest.approx(e ** 2 / (e ** 2 + 2) * e / (e + 2))
     assert stats["greedy_in_candidates"] == 1.0 and stats["search_picks_greedy"] == 0.0
     assert stats["greedy_agreement"] == 0.5
-    missed = sq.greedy_statistics(children[[0, 2]], torch.tensor([0, 0, 0]), logits, choosing)
+    missed = sq.greedy_statistics(children[[0, 2]], torch.tensor([0, 0, 0]), logits, avail)
     assert missed["greedy_in_candidates"] == 0.0 and missed["search_picks_greedy"] == 0.0
     assert missed["greedy_agreement"] == 0.5

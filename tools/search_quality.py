@@ -68,6 +68,7 @@ from modules.mazero.build import input_pipeline, search_config  # noqa: E402
 from modules.mazero.inputs import InputPipeline  # noqa: E402
 from modules.mazero.model import MAZeroModel  # noqa: E402
 from search import SampledMCTS, select_action_eval, select_action_train  # noqa: E402
+from search.prior_agreement import agents_with_a_choice, greedy_actions, greedy_agreement  # noqa: E402
 from search.result import SearchResult  # noqa: E402
 from tools.mazero_checkpoint import mazero_models, read_mazero_checkpoint  # noqa: E402
 from tools.tables import markdown  # noqa: E402
@@ -278,24 +279,22 @@ def search_root(env: SMAXVecEnv, agent: Agent, with_tree: bool) -> SearchResult:
                                return_tree=with_tree)
 
 
-def agents_with_a_choice(avail: torch.Tensor) -> torch.Tensor:
-    """Agents [..., N] with two or more legal actions (the others' prior has nothing to decide)."""
-    return avail.bool().sum(-1) >= 2
-
-
 def greedy_statistics(children: torch.Tensor, chosen: torch.Tensor, prior_logits: torch.Tensor,
-                      choosing: torch.Tensor) -> dict:
+                      avail: torch.Tensor) -> dict:
     """Where the search's choice stands against the prior's greedy joint action (each agent's
     likeliest action) at one root: children [C, N] and chosen [N] are model actions, prior_logits
-    [N, A] are masked, choosing [N] marks the agents with two or more legal actions. A flat prior
-    over many agents gives its greedy joint action little mass, so K draws may miss it."""
-    greedy = prior_logits.argmax(-1)
-    top = torch.softmax(prior_logits.double(), -1).max(-1).values
+    [N, A] and avail [N, A] the root's. A flat prior over many agents gives its greedy joint action
+    little mass, so K draws may miss it."""
+    greedy = greedy_actions(prior_logits, avail)
+    choosing = agents_with_a_choice(avail)
+    masked = prior_logits.double().masked_fill(~avail.bool(), float("-inf"))
+    top = torch.softmax(masked, -1).max(-1).values
+    played = greedy_agreement(chosen[None], prior_logits[None], avail[None])
     return {
         "greedy_joint_prob": float(top[choosing].prod()),
         "greedy_in_candidates": float(bool((children == greedy).all(-1).any())),
-        "search_picks_greedy": float(bool((chosen == greedy).all())),
-        "greedy_agreement": float((chosen == greedy)[choosing].double().mean()) if choosing.any() else 1.0,
+        "search_picks_greedy": float(played.joint[0]),
+        "greedy_agreement": float(played.agreeing[0] / played.choosing[0]) if choosing.any() else 1.0,
     }
 
 
@@ -333,8 +332,7 @@ def measure_root(env: SMAXVecEnv, agent: Agent, result: SearchResult, chosen: to
         "model_q_mean": float(model_q.mean()),
         "root_value_pred": float(result.root_pred_value[0]),
         "max_visit_share": float(visits.max() / max(visits.sum(), 1)),
-    } | greedy_statistics(children, chosen[0], agent.model.prior_logits(inputs, avail)[0],
-                                          agents_with_a_choice(avail[0]))
+    } | greedy_statistics(children, chosen[0], result.root_policy_logits[0], avail[0])
 
 
 def collect(agent: Agent, env: SMAXVecEnv, roots: int, every: int, rollouts: int, seed: int,

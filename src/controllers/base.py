@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -34,6 +35,13 @@ class Controller(ABC):
 
     def step_extras(self) -> dict[str, torch.Tensor]:
         """Values of the `extra_scheme` fields for the rows of the last `select_actions` call."""
+        return {}
+
+    # ----------------------------------------------------------- episode statistics
+    def episode_stats(self) -> dict[str, np.ndarray]:
+        """Per-episode values [batch_size] the controller measured while acting since the last
+        `init_hidden` (e.g. how often the search played the prior's greedy action); the runner
+        averages them into the episode metrics like the environment's own."""
         return {}
 
     # ----------------------------------------------------------- evaluation

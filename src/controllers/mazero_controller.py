@@ -3,13 +3,15 @@
 Self-play searches with root Dirichlet noise and samples from the visit counts; evaluation
 searches without noise, with candidates drawn at `test_sampling_temperature`, and takes the most
 visited joint action (random tie-break). The `prior_` test variant acts from each agent's local
-policy prior alone (paper Table 8)."""
+policy prior alone (paper Table 8). Each searched episode also reports how often its joint action
+was the prior's greedy one (`greedy_agreement`, `search_picks_greedy`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,6 +21,7 @@ from modules.mazero.build import input_pipeline, model_config, search_config
 from modules.mazero.inputs import frame_window
 from modules.mazero.model import MAZeroModel
 from search import SampledMCTS, select_action_eval, select_action_train
+from search.prior_agreement import GreedyTally, greedy_agreement
 from search.result import SearchResult
 
 
@@ -45,6 +48,7 @@ class MAZeroMAC(Controller):
         self.generator = torch.Generator().manual_seed(args.seed or 0)
         self.test_variant = ""
         self.warmup_steps = max(args.batch_size, args.min_replay_transitions)
+        self.greedy_tally = GreedyTally(args.batch_size_run)
 
     # ------------------------------------------------------------ acting
     @torch.no_grad()
@@ -67,7 +71,21 @@ class MAZeroMAC(Controller):
                 actions = uniform_over_children(result, self.generator)
             else:
                 actions = select_action_train(result, self.args.visit_temperature, self.generator)
+            self._tally_for(ep_batch.batch_size).add(
+                torch.arange(ep_batch.batch_size)[rows], greedy_agreement(actions, result.root_policy_logits, model_avail))
         return self.inputs.view.to_env(actions)
+
+    def init_hidden(self, batch_size: int) -> None:
+        self.greedy_tally = GreedyTally(batch_size)
+
+    def episode_stats(self) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in self.greedy_tally.per_episode().items()}
+
+    def _tally_for(self, batch_size: int) -> GreedyTally:
+        """The runner sizes the tally in `init_hidden`; a caller that never does gets one per batch size."""
+        if len(self.greedy_tally) != batch_size:
+            self.greedy_tally = GreedyTally(batch_size)
+        return self.greedy_tally
 
     # ------------------------------------------------------------ test variants (loop hook)
     def test_variants(self) -> tuple[str, ...]:

@@ -148,8 +148,9 @@ class ParallelRunner:
                 raise RuntimeError(f"environment ran past its episode_limit={self.episode_limit}")
             batch.update({k: v[rows] for k, v in self._observation(slice(None)).items()}, bs=rows, ts=t)
             active &= ~terminated
-        episodes = [{"return": returns[i], "ep_length": int(lengths[i]), **_numeric(final_infos[i])}
-                    for i in range(n_run)]
+        measured = self.mac.episode_stats()
+        episodes = [{"return": returns[i], "ep_length": int(lengths[i]), **_numeric(final_infos[i]),
+                     **{k: float(v[i]) for k, v in measured.items()}} for i in range(n_run)]
         return batch, episodes
 
     def _observation(self, rows: slice | np.ndarray) -> dict[str, np.ndarray]:

@@ -116,7 +116,9 @@ class SampledMCTS:
             else:
                 with self._tree_threads():
                     state = self._search_eager(model, root, legal, agent_mask, generator, noise_on)
-            return read_result(state, cfg.num_nodes, return_tree)
+            result = read_result(state, cfg.num_nodes, return_tree)
+            result.root_policy_logits = root.policy_logits
+            return result
 
     # ------------------------------------------------------------------ drivers
     def _search_eager(self, model: SearchModel, root: ModelOutput, legal: Tensor, agent_mask: Tensor,

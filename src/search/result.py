@@ -45,6 +45,7 @@ class SearchResult:
     prior: Tensor            # [B, K], (beta_hat / beta) * pi used by pUCT
     root_value: Tensor       # [B], OS(lambda) value of the root
     root_pred_value: Tensor  # [B], the model's value of the root
+    root_policy_logits: Tensor | None = None  # [B, N, A], the model's prior at the root (unmasked)
     tree: SearchTree | None = None
 
     @property
