@@ -68,7 +68,8 @@ from modules.mazero.build import input_pipeline, search_config  # noqa: E402
 from modules.mazero.inputs import InputPipeline  # noqa: E402
 from modules.mazero.model import MAZeroModel  # noqa: E402
 from search import SampledMCTS, select_action_eval, select_action_train  # noqa: E402
-from search.prior_agreement import agents_with_a_choice, greedy_actions, greedy_agreement  # noqa: E402
+from search.prior_agreement import (agents_with_a_choice, agreement_share, greedy_actions,  # noqa: E402
+                                    greedy_agreement)
 from search.result import SearchResult  # noqa: E402
 from tools.mazero_checkpoint import mazero_models, read_mazero_checkpoint  # noqa: E402
 from tools.tables import markdown  # noqa: E402
@@ -294,7 +295,7 @@ def greedy_statistics(children: torch.Tensor, chosen: torch.Tensor, prior_logits
         "greedy_joint_prob": float(top[choosing].prod()),
         "greedy_in_candidates": float(bool((children == greedy).all(-1).any())),
         "search_picks_greedy": float(played.joint[0]),
-        "greedy_agreement": float(played.agreeing[0] / played.choosing[0]) if choosing.any() else 1.0,
+        "greedy_agreement": float(agreement_share(played.agreeing, played.choosing)[0]),
     }
 
 

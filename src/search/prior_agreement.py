@@ -40,6 +40,11 @@ def greedy_agreement(chosen: Tensor, prior_logits: Tensor, avail: Tensor) -> Gre
                            joint=(same | ~choosing).all(-1))
 
 
+def agreement_share(agreeing: Tensor, choosing: Tensor) -> Tensor:
+    """agreeing / choosing as float64, 1 where no agent had a choice (nothing to disagree with)."""
+    return torch.where(choosing > 0, agreeing / choosing.clamp(min=1), torch.ones(())).double()
+
+
 class GreedyTally:
     """Sums `GreedyAgreement` over the decisions of one batch of episodes, per episode row."""
 
@@ -65,7 +70,5 @@ class GreedyTally:
         steps whose whole joint action was the greedy one. Empty when nothing was added."""
         if not bool(self.decisions.any()):
             return {}
-        agreement = torch.where(self.choosing > 0, self.agreeing / self.choosing.clamp(min=1),
-                                torch.ones(()))
-        return {"greedy_agreement": agreement.double(),
+        return {"greedy_agreement": agreement_share(self.agreeing, self.choosing),
                 "search_picks_greedy": (self.joint / self.decisions.clamp(min=1)).double()}
