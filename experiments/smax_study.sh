@@ -16,7 +16,10 @@
 # under <results_dir>/models (its replay too when the run saves it), unless that checkpoint is
 # already at t_max; each start writes its own model directory, and the evaluation takes every
 # step from the directory that saved it. So a run longer than one sitting is the same command,
-# repeated until its evaluation CSV appears.
+# repeated until it has trained to t_max. Each requested step is evaluated from its first
+# checkpoint at or after it (at most <interval> later), once: the CSV keeps its rows, and a call
+# evaluates only the steps it does not hold yet. STUDY_EVAL_ONLY=1 trains nothing and evaluates the
+# steps the run has reached so far (a run stopped between sittings).
 set -euo pipefail
 results=$1 map=$2 t_max=$3 interval=$4 alg=$5 seed=$6
 shift 6
@@ -37,7 +40,10 @@ newest_step() {  # the newest saved step of a model directory
 
 resume=()
 last_dir=$(run_dirs | tail -n 1)
-if [[ -n "$last_dir" ]]; then
+if [[ -n "${STUDY_EVAL_ONLY:-}" ]]; then
+    if [[ -z "$last_dir" ]]; then echo "$alg $map seed $seed: no checkpoint to evaluate" >&2; exit 1; fi
+    echo "$alg $map seed $seed: evaluating the steps reached (STUDY_EVAL_ONLY)" >> "$log"
+elif [[ -n "$last_dir" ]]; then
     step=$(newest_step "$last_dir")
     if (( step >= t_max )); then
         echo "$alg $map seed $seed: trained to $step (>= $t_max), evaluating" >> "$log"
@@ -46,12 +52,12 @@ if [[ -n "$last_dir" ]]; then
         resume=("checkpoint_path=$last_dir")
     fi
 fi
-if [[ -z "$last_dir" || ${#resume[@]} -gt 0 ]]; then
+if [[ -z "${STUDY_EVAL_ONLY:-}" && ( -z "$last_dir" || ${#resume[@]} -gt 0 ) ]]; then
     python src/main.py --config="$alg" --env-config=sc2 with env_args.map_name="$map" seed="$seed" \
         t_max="$t_max" save_model=True save_model_interval="$interval" torch_threads=1 \
         results_dir="$results" "${resume[@]}" "$@" >> "$log" 2>&1
 fi
 mapfile -t dirs < <(run_dirs)
 python -m tools.evaluate_checkpoints "${dirs[@]}" --episodes "${STUDY_EVAL_EPISODES:-1024}" --seed 0 \
-    --steps ${STUDY_EVAL_STEPS:-$(seq -s ' ' 25000 25000 "$t_max")} \
+    --steps ${STUDY_EVAL_STEPS:-$(seq -s ' ' 25000 25000 "$t_max")} --reach "$interval" --append \
     --out "$results/eval/${label}_${map}_seed${seed}.csv" -- ${STUDY_EVAL_OVERRIDES:-} >> "$log" 2>&1

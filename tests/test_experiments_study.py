@@ -1,6 +1,6 @@
 """`experiments/smax_study.sh`: trains, resumes an unfinished run from its newest checkpoint when
-called again with the same arguments, and evaluates every requested step from the start that saved
-it (a real QMIX run on SMAX 3m, a few hundred steps)."""
+called again with the same arguments, and evaluates every requested step once, from the start that
+saved it (a real QMIX run on SMAX 3m, a few hundred steps)."""
 import os
 import subprocess
 import sys
@@ -35,6 +35,15 @@ def test_a_second_call_resumes_the_run_and_evaluates_across_its_starts(tmp_path)
     steps = table["step"].tolist()
     assert len(steps) == 2 and 100 <= steps[0] < 250 <= steps[1]
     assert (table["episodes"] == 2).all()
+    assert log.read_text().count("qmix 3m step") == 2  # the 100-step cell was evaluated once, not again
+
+    # evaluation only: trains nothing, and a cell no checkpoint reaches (1,000) is skipped, not
+    # filled from the newest checkpoint
+    done = study(results, 250, STUDY_EVAL_STEPS="100 250 1000", STUDY_EVAL_ONLY="1")
+    assert done.returncode == 0, log.read_text()[-3000:]
+    assert len(list((results / "models").iterdir())) == 2
+    assert pd.read_csv(results / "eval" / "qmix_3m_seed2.csv")["step"].tolist() == steps
+    assert "nothing new to evaluate" in log.read_text()
 
     runs_before = sorted((results / "models").iterdir())
     # finished: evaluates again under a sweep variant's label, trains nothing

@@ -124,3 +124,41 @@ def test_a_run_resumed_across_two_starts_is_evaluated_from_both_directories(run_
     with pytest.raises(SystemExit):
         ec.main([str(run_dir), str(other_dir), "--episodes", "2"])
     assert "not one run" in capsys.readouterr().err
+
+
+def test_steps_are_taken_from_the_first_checkpoint_that_reaches_them():
+    """`--reach`: a run stopped at 72k has no 100k cell yet; the nearest checkpoint would quote 72k as 100k."""
+    saved = [1_200, 12_600, 25_133, 37_838, 50_391, 62_552, 72_113]
+    assert ec.select_steps(saved, [25_000, 50_000, 100_000], 0, None) == [25_133, 50_391, 72_113]
+    assert ec.select_steps(saved, [25_000, 50_000, 100_000], 0, 12_500) == [25_133, 50_391]
+    assert ec.select_steps(saved, [25_000, 37_838], 0, 0) == [37_838]          # only an exact hit within 0
+    assert ec.select_steps(saved, [60_000], 0, 12_500) == [62_552]             # at or after, not the nearer 50k
+    assert ec.select_steps(saved, None, 30_000, None) == [37_838, 50_391, 62_552, 72_113]
+
+
+def test_append_evaluates_only_the_checkpoints_the_table_lacks(run_dir, tmp_path, capsys):
+    steps = ec.checkpoint_steps(run_dir)
+    out, evals = tmp_path / "evals.csv", tmp_path / "evals"
+    common = [str(run_dir), "--episodes", "2", "--results-dir", str(evals), "--out", str(out), "--append"]
+    ec.main([*common, "--steps", str(steps[0])])
+    first = pd.read_csv(out)
+    assert first["step"].tolist() == [steps[0]]
+    ec.main([*common, "--steps", *map(str, steps)])
+    table = pd.read_csv(out)
+    assert table["step"].tolist() == steps
+    assert table.iloc[0].equals(first.iloc[0])                                 # the kept row, untouched
+    assert len(ec.sacred_runs(evals)) == len(steps)                            # the first step ran once
+    ec.main([*common, "--steps", *map(str, steps)])
+    assert "nothing new to evaluate" in capsys.readouterr().out
+    assert len(ec.sacred_runs(evals)) == len(steps)
+
+    with pytest.raises(SystemExit):                                            # another episode count
+        ec.main([str(run_dir), "--episodes", "3", "--out", str(out), "--append"])
+    table.assign(alg="qplex").to_csv(out, index=False)
+    with pytest.raises(SystemExit):                                            # another run's table
+        ec.main(common)
+    assert "not of this run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ec.main([str(run_dir), "--append"])                                    # nowhere to append
+    with pytest.raises(SystemExit):
+        ec.main([str(run_dir), "--reach", "10"])                               # --reach without --steps

@@ -11,6 +11,10 @@ final-policy number a paper can quote.
         # a run resumed across two starts: each step from the directory that saved it
     python -m tools.evaluate_checkpoints results/models/<run> --config mazero -- num_simulations=100
         # a run saved under a config since renamed, rebuilt from today's yaml, with a deeper search
+    python -m tools.evaluate_checkpoints results/models/<run> --steps 25000 50000 100000 --reach 12500 \
+        --append --out evals.csv
+        # a run still training: each step's first checkpoint at or after it (none yet: skipped), and
+        # only the checkpoints evals.csv does not hold yet, its rows kept
 
 Each checkpoint is evaluated by the framework itself, in a subprocess:
 `src/main.py --config=<alg> --env-config=<env> with env_args.map_name=<map> checkpoint_path=<run>
@@ -173,6 +177,29 @@ def saved_checkpoints(run_dirs: list[Path]) -> dict[int, Path]:
     return dict(sorted(where.items()))
 
 
+def select_steps(saved: list[int], wanted: list[int] | None, from_step: int, reach: int | None) -> list[int]:
+    """The saved steps to evaluate. Without `wanted`: every one from `from_step` on. With it: for
+    each wanted step the nearest saved one, or, given `reach`, the first saved one at or after it
+    and at most `reach` later (a run that has not got there yet has none, and the step is skipped;
+    the nearest would be an earlier checkpoint quoted as a later step)."""
+    if not wanted:
+        return [s for s in saved if s >= from_step]
+    if reach is None:
+        return sorted({min(saved, key=lambda s, want=want: abs(s - want)) for want in wanted})
+    return sorted({next(s for s in saved if s >= want) for want in wanted
+                   if any(want <= s <= want + reach for s in saved)})
+
+
+def evaluated_before(out: Path, episodes: int) -> pd.DataFrame:
+    """The rows an `--append` keeps; refused if they were evaluated with another episode count."""
+    if not out.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(out)
+    if not table.empty and set(table["episodes"]) != {episodes}:
+        raise ValueError(f"'{out}' holds evaluations of {sorted(set(table['episodes']))} episodes, not {episodes}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides: list[str] = []
@@ -186,6 +213,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=1024, help="test episodes per checkpoint")
     parser.add_argument("--from-step", type=int, default=0, help="skip checkpoints before this env step")
     parser.add_argument("--steps", type=int, nargs="*", help="only these steps (the nearest saved ones)")
+    parser.add_argument("--reach", type=int, help="with --steps: each step's first checkpoint at or after it, at "
+                                                  "most this many steps later, instead of the nearest; a step "
+                                                  "no checkpoint reaches yet is skipped")
+    parser.add_argument("--append", action="store_true", help="keep the rows --out already holds and evaluate "
+                                                              "only the checkpoints it does not hold")
     parser.add_argument("--seed", type=int, default=0, help="evaluation seed, the same for every checkpoint")
     parser.add_argument("--results-dir", type=Path, help="where the evaluations' sacred records go (default: temp)")
     parser.add_argument("--metric", default="test_battle_won_mean", help="metric of the printed summary")
@@ -195,20 +227,33 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
+    if args.reach is not None and (args.reach < 0 or not args.steps):
+        parser.error("--reach needs --steps and must be >= 0")
+    if args.append and args.out is None:
+        parser.error("--append needs --out")
     for run_dir in args.run_dirs:
         if not run_dir.is_dir():
             parser.error(f"run directory '{run_dir}' does not exist")
     try:
         where = saved_checkpoints([d.resolve() for d in args.run_dirs])
+        before = evaluated_before(args.out, args.episodes) if args.append else pd.DataFrame()
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     saved = list(where)
-    if args.steps:
-        steps = sorted({min(saved, key=lambda s, want=want: abs(s - want)) for want in args.steps})
-    else:
-        steps = [s for s in saved if s >= args.from_step]
+    steps = select_steps(saved, args.steps, args.from_step, args.reach)
+    if not before.empty:
+        held = {tuple(row) for row in before[["alg", "map"]].fillna("").astype(str).to_numpy()}
+        alg, _, map_name = run_identity(saved_config(where[saved[-1]], saved[-1]))
+        if held != {(alg, map_name)}:
+            parser.error(f"'{args.out}' holds evaluations of {sorted(held)} (alg, map), not of this run's "
+                         f"{(alg, map_name)}")
+        steps = [s for s in steps if s not in set(before["step"])]
+    if args.append and not steps:  # incremental: a run not yet at a new step is not an error
+        print(f"nothing new to evaluate: no selected checkpoint is missing from '{args.out}'")
+        return
     if not steps:
-        parser.error(f"no checkpoint at or after step {args.from_step} (saved: {saved})")
+        wanted = f"steps {args.steps} within {args.reach}" if args.reach is not None else f"step {args.from_step}"
+        parser.error(f"no checkpoint at or after {wanted} (saved: {saved})")
 
     name = saved_config(where[steps[-1]], steps[-1])["name"]
     available = configs_of_kind("algs")
@@ -221,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         tables = [evaluate_run(run_dir, [s for s in steps if where[s] == run_dir], args.episodes, args.seed,
                                results_dir, overrides, args.config)
                   for run_dir in dict.fromkeys(where[s] for s in steps)]
-    table = pd.concat(tables, ignore_index=True)
+    kept = [before] if not before.empty else []
+    table = pd.concat([*kept, *tables], ignore_index=True).sort_values("step", kind="stable", ignore_index=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
