@@ -15,11 +15,11 @@
 # Run again with the same arguments, it resumes: from the newest checkpoint of this (alg, map, seed)
 # under <results_dir>/models (its replay too when the run saves it), unless that checkpoint is
 # already at t_max; each start writes its own model directory, and the evaluation takes every
-# step from the directory that saved it. So a run longer than one sitting is the same command,
-# repeated until it has trained to t_max. Each requested step is evaluated from its first
+# step from the directory that saved it. So a run stopped before t_max is continued by the
+# same command, repeated until it has trained to t_max. Each requested step is evaluated from its first
 # checkpoint at or after it (at most <interval> later), once: the CSV keeps its rows, and a call
 # evaluates only the steps it does not hold yet. STUDY_EVAL_ONLY=1 trains nothing and evaluates the
-# steps the run has reached so far (a run stopped between sittings).
+# steps the run has reached so far (a run stopped before t_max).
 set -euo pipefail
 results=$1 map=$2 t_max=$3 interval=$4 alg=$5 seed=$6
 shift 6
