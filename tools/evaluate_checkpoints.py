@@ -240,14 +240,15 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     saved = list(where)
+    name, _, map_name = run_identity(saved_config(where[saved[-1]], saved[-1]))  # one run: the same in every start
     steps = select_steps(saved, args.steps, args.from_step, args.reach)
     if not before.empty:
         held = {tuple(row) for row in before[["alg", "map"]].fillna("").astype(str).to_numpy()}
-        alg, _, map_name = run_identity(saved_config(where[saved[-1]], saved[-1]))
-        if held != {(alg, map_name)}:
+        if held != {(name, map_name)}:
             parser.error(f"'{args.out}' holds evaluations of {sorted(held)} (alg, map), not of this run's "
-                         f"{(alg, map_name)}")
-        steps = [s for s in steps if s not in set(before["step"])]
+                         f"{(name, map_name)}")
+        done = set(before["step"])
+        steps = [s for s in steps if s not in done]
     if args.append and not steps:  # incremental: a run not yet at a new step is not an error
         print(f"nothing new to evaluate: no selected checkpoint is missing from '{args.out}'")
         return
@@ -255,7 +256,6 @@ def main(argv: list[str] | None = None) -> None:
         wanted = f"steps {args.steps} within {args.reach}" if args.reach is not None else f"step {args.from_step}"
         parser.error(f"no checkpoint at or after {wanted} (saved: {saved})")
 
-    name = saved_config(where[steps[-1]], steps[-1])["name"]
     available = configs_of_kind("algs")
     if (args.config or name) not in available:
         parser.error(f"no alg config '{args.config or name}'" + ("" if args.config else
