@@ -3,8 +3,11 @@
 The learner logs running totals (`reanalyse_positions_total`, `reanalyse_cached_total`,
 `reanalyse_wait_s_total`) at every log step; differences between consecutive log steps give, per
 window of env steps, the cache's hit rate, the positions searched per 1,000 env steps and the
-seconds the learner waited for targets per 1,000 env steps. A resumed run starts its totals (and
-its cache) from zero, so each sacred record is read on its own.
+seconds the learner waited for targets per 1,000 env steps; where the run logged them, also the
+wall-clock per 1,000 env steps (`wall_time`, interpolated at the window's ends) and the seconds
+the learner spent on its own share of the searches (`reanalyse_local_s_total`, with
+`reanalyse_local_above`). A resumed run starts its totals (and its cache) from zero, so each
+sacred record is read on its own.
 
     python bench/reanalysis_cache_windows.py docs/runs/smax_sweep/3m/reference/sacred/mazero_reference/sc2-smax_3m/seed3-run1
     python bench/reanalysis_cache_windows.py <run folder> --span 90000 95000   # one row over that range
@@ -26,6 +29,19 @@ class Window:
     hit_rate: float
     searched_per_k: float
     wait_s_per_k: float
+    wall_s_per_k: float | None = None    # None: no wall_time logged
+    local_s_per_k: float | None = None   # None: the run predates reanalyse_local_s_total
+
+
+def interpolate(series: dict, step: float) -> float:
+    """A running series' value at `step`, linear between its logged steps (clamped at its ends)."""
+    steps, values = series["steps"], series["values"]
+    if step <= steps[0]:
+        return values[0]
+    for (a, va), (b, vb) in zip(zip(steps, values), zip(steps[1:], values[1:])):
+        if a <= step <= b:
+            return va + (vb - va) * (step - a) / (b - a) if b > a else vb
+    return values[-1]
 
 
 def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
@@ -42,13 +58,18 @@ def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
         if len(inside) < 2:
             raise ValueError(f"fewer than two logged steps within {span[0]:,}-{span[1]:,}")
         steps = [inside[0], inside[-1]]
+    local = dict(zip(metrics["reanalyse_local_s_total"]["steps"], metrics["reanalyse_local_s_total"]["values"])) \
+        if "reanalyse_local_s_total" in metrics else {}
+    wall = metrics.get("wall_time")
     out = []
     for a, b in zip(steps, steps[1:]):
         drawn, cached, waited = (s[b] - s[a] for s in series)
         if drawn <= 0:
             continue
         per_k = 1000.0 / (b - a)
-        out.append(Window(a, b, cached / drawn, (drawn - cached) * per_k, waited * per_k))
+        out.append(Window(a, b, cached / drawn, (drawn - cached) * per_k, waited * per_k,
+                          (interpolate(wall, b) - interpolate(wall, a)) * per_k if wall else None,
+                          (local[b] - local[a]) * per_k if a in local and b in local else None))
     return out
 
 
@@ -60,10 +81,13 @@ def main() -> None:
     args = p.parse_args()
     for run in args.runs:
         print(run.name)
-        print("| env steps | cache hit rate | positions searched per 1,000 env steps | learner's wait per 1,000 env steps |")
-        print("|---|---|---|---|")
+        print("| env steps | cache hit rate | positions searched per 1,000 env steps | learner's wait per 1,000 env steps "
+              "| learner's own searches per 1,000 env steps | wall-clock per 1,000 env steps |")
+        print("|---|---|---|---|---|---|")
+        seconds = lambda x: "-" if x is None else f"{x:.1f} s"  # noqa: E731
         for w in windows(json.loads((run / "metrics.json").read_text()), args.span):
-            print(f"| {w.start:,}-{w.end:,} | {w.hit_rate:.2f} | {w.searched_per_k:,.0f} | {w.wait_s_per_k:.1f} s |")
+            print(f"| {w.start:,}-{w.end:,} | {w.hit_rate:.2f} | {w.searched_per_k:,.0f} | {w.wait_s_per_k:.1f} s "
+                  f"| {seconds(w.local_s_per_k)} | {seconds(w.wall_s_per_k)} |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from components.transition_replay import PrioritizedTransitionReplay, transition
 from controllers.mazero_controller import MAZeroMAC
 from learners.mazero_learner import MAZeroLearner
 from learners.reanalysis import PolicyTargets, Reanalysis, ReanalysisCache, ReanalysisWorkerError
-from learners.reanalysis.service import first_occurrences
+from learners.reanalysis.service import first_occurrences, learner_share
 from utils.logging import Logger, get_console_logger
 
 from test_mazero_learner import config, episode_batch
@@ -99,7 +99,7 @@ def test_a_repeated_position_is_served_from_the_cache_without_a_search():
     again = targets_of(learner, windows(replay, [0, 1, 1], [0, 4, 4]))
     assert learner.reanalysis.last["searched"] == 2  # positions 6 and 7 of episode 1
     assert learner.reanalysis.last["hit_rate"] == pytest.approx(8 / 12)  # all but the two copies of 6, 7
-    assert learner.reanalysis.totals == {"positions": 20, "cached": 8, "searched": 10, "wait_s": 0.0}
+    assert learner.reanalysis.totals == {"positions": 20, "cached": 8, "searched": 10, "wait_s": 0.0, "local_s": 0.0}
     same_targets(first.select(torch.arange(4)), again.select(torch.arange(4)))
     same_targets(first.select(torch.tensor([6, 7])), again.select(torch.tensor([4, 5])))
     same_targets(again.select(torch.arange(4, 8)), again.select(torch.arange(8, 12)))
@@ -272,6 +272,50 @@ def test_a_dead_worker_stops_with_a_clear_error_and_the_state_still_saves(ray_se
         assert state["updates"] == 1
     finally:
         learner.close()
+
+
+def test_learner_share_evens_out_a_linear_cost_against_brute_force():
+    """With a worker that searches `above` positions while the learner trains a group, the share
+    the learner keeps minimises the slower side's work (learner: above + its share; worker: the
+    rest), over every split; at or below `above` the worker takes everything."""
+    for above in range(0, 12):
+        for n in range(0, 40):
+            share = learner_share(n, above)
+            best = min(max(above + k, n - k) for k in range(n + 1))
+            assert 0 <= share <= n and max(above + share, n - share) == best, (n, above)
+            if n <= above:
+                assert share == 0
+    assert learner_share(100, None) == 0
+
+
+def test_learner_share_with_a_worker_trains_exactly_as_two_workers(ray_session):
+    """The learner searching half of each group (`reanalyse_local_above=0`: ceil(P/2) positions)
+    beside one worker gives the targets of two workers splitting the group the same way: each
+    part's search is a pure function of its positions, model and seed, whoever runs it."""
+    shared, replay = make_learner(target_update_interval=100, reanalyse_workers=1, reanalyse_lookahead=2,
+                                  reanalyse_local_above=0)
+    two, _ = make_learner(target_update_interval=100, reanalyse_workers=2, reanalyse_lookahead=2)
+    try:
+        shared_losses, last = prepared_training(shared, replay, GROUPS)
+        two_losses, _ = prepared_training(two, replay, GROUPS)
+        assert shared_losses == two_losses
+        for p, q in zip(shared.model.parameters(), two.model.parameters()):
+            assert torch.equal(p, q)
+        assert last.stats["reanalyse_local_s_total"] > 0.0
+        assert shared.reanalysis.totals["searched"] == two.reanalysis.totals["searched"]
+    finally:
+        shared.close()
+        two.close()
+
+
+def test_without_workers_the_learner_searches_everything_whatever_its_share():
+    """`reanalyse_workers=0` alone turns the workers off under a config that sets a share: the
+    targets are the in-process ones (one search per group, as without the key)."""
+    plain, replay = make_learner()
+    shared, _ = make_learner(reanalyse_local_above=0)
+    for rows, starts in ([0, 1, 2], [0, 3, 6]), ([2, 0], [5, 9]):
+        same_targets(targets_of(plain, windows(replay, rows, starts)), targets_of(shared, windows(replay, rows, starts)))
+    assert shared.reanalysis.pool is None and shared.reanalysis.totals["local_s"] == 0.0
 
 
 def test_workers_without_lookahead_are_refused():

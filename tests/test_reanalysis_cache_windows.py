@@ -45,6 +45,22 @@ def test_a_span_is_one_window_from_its_first_to_its_last_logged_step():
         cache_windows.windows(metrics, span=(1500, 2500))
 
 
+def test_wall_clock_and_the_learners_own_searches_when_logged():
+    """wall_time is logged at other steps than the totals: it is interpolated at the window's ends."""
+    steps = [0, 1000, 3000]
+    metrics = {"reanalyse_positions_total": totals(steps, [0, 100, 300]),
+               "reanalyse_cached_total": totals(steps, [0, 50, 100]),
+               "reanalyse_wait_s_total": totals(steps, [0, 1.0, 2.0]),
+               "reanalyse_local_s_total": totals(steps, [0, 4.0, 10.0]),
+               "wall_time": totals([500, 1500, 3500], [50.0, 250.0, 450.0])}
+    first, second = cache_windows.windows(metrics)
+    # wall at 0: clamped to 50; at 1000: 150; at 3000: 400 (between 250 at 1.5k and 450 at 3.5k)
+    assert (first.wall_s_per_k, second.wall_s_per_k) == pytest.approx((100.0, 125.0))
+    assert (first.local_s_per_k, second.local_s_per_k) == pytest.approx((4.0, 3.0))
+    del metrics["wall_time"], metrics["reanalyse_local_s_total"]
+    assert {(w.wall_s_per_k, w.local_s_per_k) for w in cache_windows.windows(metrics)} == {(None, None)}
+
+
 def test_a_run_without_the_cache_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="reanalyse_cache=True"):
         cache_windows.windows({"reanalyse_positions_total": totals([0], [0])})

@@ -94,6 +94,10 @@ def test_runs_table_names_labelled_variants(table):
     assert len(rows) == 5
     medians = tables.median_rows(labelled, ["test_return_mean"])
     assert sorted(r[0] for r in medians if r[0].startswith("qmix")) == ["qmix", "qmix (lr1e-3)"]
+    chosen = plots.select(labelled, ["qmix"], None, ["lr1e-3"])
+    assert set(chosen["run_dir"]) == {one_run}
+    assert set(plots.select(labelled, ["qmix"], None, ["default"])["run_dir"]) == set(labelled.loc[
+        (labelled["alg"] == "qmix") & (labelled["run_dir"] != one_run), "run_dir"])
 
 
 def test_search_table_from_mazero(results):
@@ -270,3 +274,42 @@ def test_completed_query_finds_only_finished_runs_of_that_identity(results, tmp_
     assert cli("qmix", "matgame2", "1") == 0   # the second results dir holds it
     assert cli("vdn", "matgame2", "2") == 0
     assert cli("vdn", "matgame2", "5") == 1
+
+
+def test_rolling_crossing_against_brute_force():
+    """The first step whose trailing window's mean reaches the level, against a loop over every window."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, window = int(rng.integers(1, 30)), int(rng.integers(1, 8))
+        steps = np.cumsum(rng.integers(1, 5, n)) * 1000.0
+        values = rng.choice([0.8, 0.85, 0.9, 0.95, 1.0], n)
+        expected = next((steps[i] for i in range(window - 1, n)
+                         if sum(values[i - window + 1:i + 1]) / window >= 0.9 - 1e-12), None)
+        assert tables.rolling_crossing(steps, values, 0.9, window) == expected
+    # exactly at the level counts, one lucky evaluation does not
+    assert tables.rolling_crossing(np.arange(1.0, 4.0), np.array([0.9, 0.9, 0.9]), 0.9, 3) == 3.0
+    assert tables.rolling_crossing(np.arange(1.0, 4.0), np.array([0.5, 1.0, 0.5]), 0.9, 2) is None
+
+
+def test_threshold_table_per_run(tmp_path):
+    """Per run: the rolling crossing, and the mean and share >= the level over the span (inclusive)."""
+    write_record(tmp_path, 1, 1, "COMPLETED", [1_000_000 * i for i in range(1, 11)],
+                 [0.5, 0.7, 0.85, 0.95, 0.9, 0.92, 0.88, 0.96, 0.91, 0.94])
+    write_record(tmp_path, 2, 2, "COMPLETED", [1_000_000 * i for i in range(1, 11)], [0.6] * 10)
+    table = records.load_table([tmp_path])
+    rows = tables.threshold_rows(table, "test_battle_won_mean", 0.9, 3, (8_000_000, 10_000_000))
+    # 0.85, 0.95, 0.9 at 3M-5M is the first window of three with a mean of 0.9
+    assert rows[0] == ["mazero", "3m", "1", "1", "5.00M", f"{(0.96 + 0.91 + 0.94) / 3:.2f}", "100%", "3"]
+    assert rows[1][4:] == ["never", "0.60", "0%", "3"]
+    # a run stopped at 2M and resumed (its second record) is one curve: the window spans the resume
+    resumed = tmp_path / "resumed"
+    write_record(resumed, 1, 1, "INTERRUPTED", [1_000_000, 2_000_000], [0.95, 0.85])
+    write_record(resumed, 2, 1, "COMPLETED", [3_000_000, 9_000_000], [0.9, 0.95])
+    for run_id, model_dir, resumed_from in ((1, "models/a", None), (2, "models/b", "models/a/2000000")):
+        (resumed / "sacred" / "mazero" / "sc2-smax_3m" / str(run_id) / "info.json").write_text(
+            json.dumps({"model_dir": model_dir, "resumed_from": resumed_from}))
+    joined = records.load_table([resumed], statuses=records.statuses(True))
+    (row,) = tables.threshold_rows(joined, "test_battle_won_mean", 0.9, 3, (8_000_000, 10_000_000))
+    assert row[3:] == ["1, 2", "3.00M", "0.95", "100%", "1"]  # (0.95 + 0.85 + 0.9) / 3: the second start alone never has 3
+    text = tables.threshold_table(table, "test_battle_won_mean", 0.9, 3, (8_000_000, 10_000_000))
+    assert "mean of 3 evaluations first >= 0.9 at" in text and "share >= 0.9 8M-10M" in text

@@ -184,12 +184,15 @@ def save(fig: plt.Figure, out: Path, dpi: int = 110) -> list[Path]:
     return paths
 
 
-def select(table: pd.DataFrame, algs: list[str] | None, maps: list[str] | None) -> pd.DataFrame:
+def select(table: pd.DataFrame, algs: list[str] | None, maps: list[str] | None,
+           labels: list[str] | None = None) -> pd.DataFrame:
     keep = np.ones(len(table), bool)
     if algs:
         keep &= table["alg"].isin(algs).to_numpy()
     if maps:
         keep &= table["map"].isin(maps).to_numpy()
+    if labels:
+        keep &= table["label"].isin(labels).to_numpy()
     return table[keep]
 
 
@@ -200,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--x", choices=["steps", "wall"], default="steps", help="env steps (Fig. 3) or wall-clock (Fig. 4)")
     p.add_argument("--algs", nargs="*")
     p.add_argument("--maps", nargs="*")
+    p.add_argument("--labels", nargs="*", help="only runs with these `label`s (variants of one config; 'default' if unset)")
     p.add_argument("--figure", choices=sorted(ABLATIONS), help="ablation preset: its algs and swept key")
     p.add_argument("--vary", help="config key whose values split an algorithm into series (e.g. mcts_rho)")
     p.add_argument("--title")
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     table = load_table(args.results_dir, [args.metric, "wall_time"], statuses(args.include_running))
     if args.max_steps is not None:
         table = table[table["step"] <= args.max_steps]
-    table = add_variant(select(table, algs, args.maps), vary)
+    table = add_variant(select(table, algs, args.maps, args.labels), vary)
     order = None
     if algs:
         order = [s for a in algs for s in sorted(table.loc[table["alg"] == a, "series"].unique())]

@@ -5,6 +5,7 @@ column per algorithm), and the with/without-search table of paper Table 8.
     python -m tools.tables search --results-dir results --alg mazero --budgets 3m=50000 2m_vs_1z=50000
     python -m tools.tables runs --results-dir results --metric test_battle_won_mean --include-running
     python -m tools.tables medians --results-dir docs/runs/smax_loss_gradients/2s3z --metrics grad_norm shared_grad_norm_policy
+    python -m tools.tables threshold --results-dir docs/runs/mappo_jaxmarl/3m --threshold 0.9 --window 10 --span 8000000 10000000
 
 The std is the sample std over seeds (ddof=1); a cell with one seed shows the value and n=1.
 Table 8's ratio is prior/search per seed (seeds where search scored 0 are left out of the ratio;
@@ -13,7 +14,10 @@ then mean +- std over seeds; its average row is the mean +- std over maps of the
 The runs table has one row per run: its last evaluation, the mean of its last `--last`
 evaluations (single evaluations of 32 episodes are noisy), its best, and its wall-clock. The medians
 table has one row per run too: the median of each metric over every value the run logged (training
-diagnostics, which swing from one logged update to the next)."""
+diagnostics, which swing from one logged update to the next). The threshold table says, per run,
+when a long run holds a level: the first step at which the mean of its last `--window`
+evaluations reaches `--threshold`, and the mean and the share of evaluations at or above it
+within `--span`."""
 from __future__ import annotations
 
 import argparse
@@ -134,6 +138,42 @@ def medians_table(table: pd.DataFrame, metrics: list[str]) -> str:
     return markdown(header, median_rows(table, metrics))
 
 
+def rolling_crossing(steps: np.ndarray, values: np.ndarray, threshold: float, window: int) -> float | None:
+    """The first step at which the mean of the `window` evaluations ending there is >= `threshold`
+    (None if it never is); a single lucky evaluation of 128 episodes does not count as reaching it."""
+    if len(values) < window:
+        return None
+    means = np.convolve(values, np.ones(window) / window, mode="valid")
+    hits = np.flatnonzero(means >= threshold - 1e-12)  # ten evaluations of exactly 0.9 reach 0.9
+    return float(steps[window - 1 + hits[0]]) if len(hits) else None
+
+
+def threshold_rows(table: pd.DataFrame, metric: str, threshold: float, window: int,
+                   span: tuple[float, float]) -> list[list[str]]:
+    """One row per run (a resumed run's starts read as one curve): alg (`run_name`), map, seed, its
+    records, `rolling_crossing`, and over the evaluations within `span` (inclusive) their mean and
+    the share at or above `threshold`."""
+    rows = []
+    series = table[table["metric"] == metric].sort_values("step")
+    for (alg, label, map_name, seed, _), g in series.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
+        steps, values = g["step"].to_numpy(), g["value"].to_numpy()
+        crossing = rolling_crossing(steps, values, threshold, window)
+        inside = values[(steps >= span[0]) & (steps <= span[1])]
+        records = ", ".join(sorted({Path(d).name for d in g["run_dir"]}))
+        rows.append([run_name(alg, label), str(map_name), str(seed), records,
+                     "never" if crossing is None else f"{crossing / 1e6:.2f}M",
+                     f"{inside.mean():.2f}" if len(inside) else "-",
+                     f"{np.mean(inside >= threshold):.0%}" if len(inside) else "-", str(len(inside))])
+    return rows
+
+
+def threshold_table(table: pd.DataFrame, metric: str, threshold: float, window: int, span: tuple[float, float]) -> str:
+    within = f"{span[0] / 1e6:g}M-{span[1] / 1e6:g}M"
+    header = ["alg", "map", "seed", "run id", f"mean of {window} evaluations first >= {threshold:g} at",
+              f"mean {within}", f"share >= {threshold:g} {within}", "evaluations"]
+    return markdown(header, threshold_rows(table, metric, threshold, window, span))
+
+
 def parse_budgets(items: list[str]) -> dict[str, float | None]:
     """`3m=50000` per map, or a bare number for every map; nothing means the final evaluation."""
     out: dict[str, float | None] = {}
@@ -145,7 +185,7 @@ def parse_budgets(items: list[str]) -> dict[str, float | None]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Markdown tables (mean ± std over seeds) from sacred records.")
-    p.add_argument("kind", choices=["budget", "search", "runs", "medians"])
+    p.add_argument("kind", choices=["budget", "search", "runs", "medians", "threshold"])
     p.add_argument("--results-dir", nargs="+", default=["results"])
     p.add_argument("--metric", default="test_battle_won_mean", help="budget tables: the metric")
     p.add_argument("--metrics", nargs="+", help="medians table: the metrics")
@@ -155,6 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--maps", nargs="*")
     p.add_argument("--budgets", nargs="*", default=[], help="budget: env steps; search: MAP=STEPS or STEPS")
     p.add_argument("--last", type=int, default=5, help="runs table: how many final evaluations to average")
+    p.add_argument("--threshold", type=float, default=0.9, help="threshold table: the level")
+    p.add_argument("--window", type=int, default=10, help="threshold table: evaluations in the rolling mean")
+    p.add_argument("--span", type=float, nargs=2, metavar=("FROM", "TO"), help="threshold table: env steps")
     p.add_argument("--out", help="also write the markdown here")
     p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
     args = p.parse_args(argv)
@@ -171,6 +214,11 @@ def main(argv: list[str] | None = None) -> None:
             p.error("the medians table needs --metrics")
         table = select(load_table(args.results_dir, args.metrics, statuses(args.include_running)), args.algs, args.maps)
         text = medians_table(table, args.metrics)
+    elif args.kind == "threshold":
+        if not args.span or args.window < 1:
+            p.error("the threshold table needs --span FROM TO and a --window of at least 1")
+        table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
+        text = threshold_table(table, args.metric, args.threshold, args.window, tuple(args.span))
     else:
         metrics = [f"test_{args.base}", f"test_prior_{args.base}"]
         table = select(load_table(args.results_dir, metrics, statuses(args.include_running)), [args.alg], args.maps)

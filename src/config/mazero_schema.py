@@ -97,6 +97,12 @@ class MAZeroConfig(RunConfig):
         default=400, ge=0, description="updates a cached target's model may be old (reference: targets from a "
         "model 200-400 updates old; 1200 halves the late-run searches on SMAX 3m, docs/benchmarks.md)")
     reanalyse_workers: int = Field(default=0, ge=0, description="Ray actors that search off the learner's core; 0: in process")
+    reanalyse_local_above: int | None = Field(
+        default=None, ge=0, description="positions of a group a worker searches while the learner trains one group: "
+        "above it the learner searches half of the excess itself instead of waiting (late in a run, when the cache "
+        "misses most); None: the workers search everything. Without workers the learner searches every position "
+        "anyway, so the key has nothing to split there (it is accepted, so that `reanalyse_workers=0` alone turns "
+        "the workers off)")
     reanalyse_lookahead: int = Field(
         default=0, ge=0, description="batches sampled ahead and reanalysed in one search while the previous "
         "ones train (targets and priorities up to 2x this many updates stale); 0: each batch searched when it trains")

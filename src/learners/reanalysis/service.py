@@ -44,6 +44,18 @@ def first_occurrences(keys: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return distinct[order], rank[rows], first[order]
 
 
+def learner_share(positions: int, local_above: int | None) -> int:
+    """How many of a group's positions the learner searches itself while the workers search the
+    rest. `local_above` is how many positions a worker searches in the time the learner trains
+    one group: below it the worker keeps up and takes them all; above it, half of the excess
+    (rounded up) stays here, which evens out the two sides' work under a cost linear in the
+    positions (late in a run, when the cache misses most, the worker would otherwise make the
+    learner wait). None: the workers search everything."""
+    if local_above is None:
+        return 0
+    return max(0, (positions - local_above + 1) // 2)
+
+
 @dataclass
 class Ticket:
     """The targets of P positions on their way: cached ones copied at request time, the others
@@ -77,7 +89,8 @@ class Reanalysis:
         self.busy_s = 0.0          # worker seconds spent searching
         self.started = time.perf_counter()
         self.last: dict[str, float] = {}
-        self.totals = {"positions": 0.0, "cached": 0.0, "searched": 0.0, "wait_s": 0.0}  # since the run began
+        # since the run began; local_s: the learner's own share of the searches while workers run
+        self.totals = {"positions": 0.0, "cached": 0.0, "searched": 0.0, "wait_s": 0.0, "local_s": 0.0}
         self.pool: WorkerPool | None = None  # started at the first search, so evaluation-only runs start no Ray
 
     # ------------------------------------------------------------------ model
@@ -119,16 +132,27 @@ class Reanalysis:
         return ticket
 
     def _dispatch(self, ticket: Ticket, inputs: Tensor, avail: Tensor, mask: Tensor) -> None:
+        """Searches the ticket's positions: the first `local` of them here, the rest split over the
+        workers (sent first, so that both run at once). Each part draws its seed from the stream in
+        that order, so the split, not which process searches a part, fixes the targets."""
         pool = self._workers()
-        chunks = 1 if pool is None else min(len(pool), len(inputs))
-        requests = [SearchRequest(i, a, m, int(self.rng.integers(2**62)), self.model_update)
-                    for i, a, m in zip(inputs.tensor_split(chunks), avail.tensor_split(chunks), mask.tensor_split(chunks))]
+        local = 0 if pool is None else learner_share(len(inputs), self.args.reanalyse_local_above)
+        remote = len(inputs) - local
         if pool is None:
-            for r in requests:
-                start = time.perf_counter()
-                ticket.done.append((search_policy_targets(self.search, self.model, r), time.perf_counter() - start))
+            sizes = [len(inputs)]
         else:
-            ticket.handles = pool.submit(requests)
+            parts = torch.arange(remote).tensor_split(min(len(pool), remote)) if remote else []
+            sizes = ([local] if local else []) + [len(part) for part in parts]
+        requests = [SearchRequest(i, a, m, int(self.rng.integers(2**62)), self.model_update)
+                    for i, a, m in zip(inputs.split(sizes), avail.split(sizes), mask.split(sizes))]
+        here = requests if pool is None else requests[:1 if local else 0]
+        if pool is not None:
+            ticket.handles = pool.submit(requests[len(here):]) if remote else []
+        for r in here:
+            start = time.perf_counter()
+            ticket.done.append((search_policy_targets(self.search, self.model, r), time.perf_counter() - start))
+            if pool is not None:
+                self.totals["local_s"] += ticket.done[-1][1]
 
     def resolve(self, ticket: Ticket) -> PolicyTargets:
         """Waits for the ticket's searches (if any are still running) and returns its P targets;
@@ -157,9 +181,11 @@ class Reanalysis:
             self.in_flight.remove(ticket)
         if ticket.handles:
             start = time.perf_counter()
-            ticket.done = self.pool.gather(ticket.handles)
+            remote = self.pool.gather(ticket.handles)
+            ticket.handles = []
             ticket.wait_s = time.perf_counter() - start
-            self.busy_s += sum(seconds for _, seconds in ticket.done)
+            self.busy_s += sum(seconds for _, seconds in remote)
+            ticket.done += remote  # after the learner's own part, which comes first in the positions
         targets = PolicyTargets.empty(ticket.positions, self.children, self.agents)
         if ticket.cached is not None and len(ticket.cached_index):
             targets.assign(ticket.cached_index, ticket.cached)
@@ -193,7 +219,7 @@ class Reanalysis:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.totals = dict(state.get("totals", self.totals))
+        self.totals = {**self.totals, **state.get("totals", {})}  # a key added since the checkpoint starts at 0
         if self.cache is not None:
             self.cache.clear()
             if state.get("cache") is not None:
