@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Markdown tables (mean ± std over seeds) from sacred records.")
     p.add_argument("kind", choices=["budget", "search", "runs", "medians", "threshold"])
     p.add_argument("--results-dir", nargs="+", default=["results"])
-    p.add_argument("--metric", default="test_battle_won_mean", help="budget tables: the metric")
+    p.add_argument("--metric", default="test_battle_won_mean", help="budget, runs and threshold tables: the metric")
     p.add_argument("--metrics", nargs="+", help="medians table: the metrics")
     p.add_argument("--base", default="battle_won_mean", help="search table: test_<base> vs test_prior_<base>")
     p.add_argument("--alg", default="mazero", help="search table: the algorithm")
