@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 TOTALS = ("reanalyse_positions_total", "reanalyse_cached_total", "reanalyse_wait_s_total")
 
 
@@ -31,17 +33,6 @@ class Window:
     wait_s_per_k: float
     wall_s_per_k: float | None = None    # None: no wall_time logged
     local_s_per_k: float | None = None   # None: the run predates reanalyse_local_s_total
-
-
-def interpolate(series: dict, step: float) -> float:
-    """A running series' value at `step`, linear between its logged steps (clamped at its ends)."""
-    steps, values = series["steps"], series["values"]
-    if step <= steps[0]:
-        return values[0]
-    for (a, va), (b, vb) in zip(zip(steps, values), zip(steps[1:], values[1:])):
-        if a <= step <= b:
-            return va + (vb - va) * (step - a) / (b - a) if b > a else vb
-    return values[-1]
 
 
 def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
@@ -68,7 +59,7 @@ def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
             continue
         per_k = 1000.0 / (b - a)
         out.append(Window(a, b, cached / drawn, (drawn - cached) * per_k, waited * per_k,
-                          (interpolate(wall, b) - interpolate(wall, a)) * per_k if wall else None,
+                          float(np.diff(np.interp([a, b], wall["steps"], wall["values"]))[0]) * per_k if wall else None,
                           (local[b] - local[a]) * per_k if a in local and b in local else None))
     return out
 

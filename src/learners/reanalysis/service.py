@@ -132,22 +132,20 @@ class Reanalysis:
         return ticket
 
     def _dispatch(self, ticket: Ticket, inputs: Tensor, avail: Tensor, mask: Tensor) -> None:
-        """Searches the ticket's positions: the first `local` of them here, the rest split over the
-        workers (sent first, so that both run at once). Each part draws its seed from the stream in
-        that order, so the split, not which process searches a part, fixes the targets."""
+        """Searches the ticket's positions: the first `local` of them here (all of them without
+        workers), the rest split over the workers (sent first, so that both run at once). Each part
+        draws its seed from the stream in that order, so the split, not which process searches a
+        part, fixes the targets."""
         pool = self._workers()
-        local = 0 if pool is None else learner_share(len(inputs), self.args.reanalyse_local_above)
+        local = len(inputs) if pool is None else learner_share(len(inputs), self.args.reanalyse_local_above)
         remote = len(inputs) - local
-        if pool is None:
-            sizes = [len(inputs)]
-        else:
-            parts = torch.arange(remote).tensor_split(min(len(pool), remote)) if remote else []
-            sizes = ([local] if local else []) + [len(part) for part in parts]
+        sizes = ([local] if local else []) + (
+            [len(part) for part in torch.arange(remote).tensor_split(min(len(pool), remote))] if remote else [])
         requests = [SearchRequest(i, a, m, int(self.rng.integers(2**62)), self.model_update)
                     for i, a, m in zip(inputs.split(sizes), avail.split(sizes), mask.split(sizes))]
-        here = requests if pool is None else requests[:1 if local else 0]
-        if pool is not None:
-            ticket.handles = pool.submit(requests[len(here):]) if remote else []
+        here, there = requests[:1 if local else 0], requests[1 if local else 0:]
+        if there:
+            ticket.handles = pool.submit(there)
         for r in here:
             start = time.perf_counter()
             ticket.done.append((search_policy_targets(self.search, self.model, r), time.perf_counter() - start))
@@ -182,7 +180,6 @@ class Reanalysis:
         if ticket.handles:
             start = time.perf_counter()
             remote = self.pool.gather(ticket.handles)
-            ticket.handles = []
             ticket.wait_s = time.perf_counter() - start
             self.busy_s += sum(seconds for _, seconds in remote)
             ticket.done += remote  # after the learner's own part, which comes first in the positions
