@@ -313,3 +313,41 @@ def test_threshold_table_per_run(tmp_path):
     assert row[3:] == ["1, 2", "3.00M", "0.95", "100%", "1"]  # (0.95 + 0.85 + 0.9) / 3: the second start alone never has 3
     text = tables.threshold_table(table, "test_battle_won_mean", 0.9, 3, (8_000_000, 10_000_000))
     assert "mean of 3 evaluations first >= 0.9 at" in text and "share >= 0.9 8M-10M" in text
+
+
+def link_starts(results: Path, links: dict[int, tuple[str, str | None]]) -> None:
+    """info.json of each record: run id -> (its model dir, the checkpoint it resumed from)."""
+    for run_id, (model_dir, resumed_from) in links.items():
+        (results / "sacred" / "mazero" / "sc2-smax_3m" / str(run_id) / "info.json").write_text(
+            json.dumps({"model_dir": model_dir, "resumed_from": resumed_from}))
+
+
+def test_a_run_resumed_to_completion_is_loaded_whole_and_an_unfinished_one_is_not(tmp_path):
+    """Seed 1 was stopped twice (INTERRUPTED, then RUNNING when its machine went away) and resumed to
+    completion: by default all three starts load, as one lineage. Seed 2 was stopped and never
+    finished: none of it loads unless asked for."""
+    write_record(tmp_path, 1, 1, "INTERRUPTED", [10, 20], [0.1, 0.2])
+    write_record(tmp_path, 2, 1, "RUNNING", [30, 40], [0.3, 0.4])
+    write_record(tmp_path, 3, 1, "COMPLETED", [50, 60], [0.5, 0.6])
+    write_record(tmp_path, 4, 2, "INTERRUPTED", [10, 20], [0.0, 0.0])
+    link_starts(tmp_path, {1: ("models/a", None), 2: ("models/b", "models/a/20/checkpoint.pt"),
+                           3: ("models/c", "models/b/40/checkpoint.pt"), 4: ("models/d", None)})
+    finished = records.load_runs(tmp_path)
+    assert sorted(int(r.run_dir.name) for r in finished) == [1, 2, 3]
+    table = records.load_table([tmp_path])
+    assert table["lineage"].nunique() == 1
+    assert table.sort_values("step")["value"].tolist() == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert records.has_completed(tmp_path, "mazero", "3m", 1) and not records.has_completed(tmp_path, "mazero", "3m", 2)
+    everything = records.load_table([tmp_path], statuses=records.statuses(True))
+    assert sorted(everything["seed"].unique()) == [1, 2]
+
+
+def test_steps_a_later_start_trained_again_are_taken_from_the_later_start(tmp_path):
+    """A start that went on past its last checkpoint (at 40) logged 50 and 60, which the next start,
+    resumed from 40, trained again: the curve holds each step once, the later start's value."""
+    write_record(tmp_path, 1, 1, "RUNNING", [20, 40, 50, 60], [0.2, 0.4, 0.9, 0.9])
+    write_record(tmp_path, 2, 1, "COMPLETED", [50, 60, 70], [0.5, 0.6, 0.7])
+    link_starts(tmp_path, {1: ("models/a", None), 2: ("models/b", "models/a/40")})
+    curve = records.load_table([tmp_path]).sort_values("step")
+    assert list(zip(curve["step"], curve["value"])) == [(20, 0.2), (40, 0.4), (50, 0.5), (60, 0.6), (70, 0.7)]
+    assert records.resumed_step("models/a/40/checkpoint.pt") == 40 and records.resumed_step("models/a/x") is None

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tools.study import cells, figure, forest, load_evaluations, main, markdown_table, paired_differences, seeds_label
+from tools.study import (cells, figure, forest, load_evaluations, main, markdown_table, paired_differences, seeds_label,
+                         step_label)
 
 
 def write(folder, name, rows):
@@ -158,3 +159,9 @@ def test_paired_differences_are_per_seed_differences_over_the_common_seeds(tmp_p
         in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no evaluations of mazero\\+typo"):
         main([str(tmp_path), "--steps", "50000", "--paired", "mazero", "mazero+typo"])
+
+
+@pytest.mark.parametrize("step, label", [(12_500, "12.5k"), (25_000, "25k"), (100_000, "100k"), (500_000, "500k"),
+                                         (1_000_000, "1M"), (1_500_000, "1.5M"), (10_000_000, "10M")])
+def test_step_labels_switch_to_millions_at_one_million(step, label):
+    assert step_label(step) == label

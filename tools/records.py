@@ -69,47 +69,74 @@ def load_run(run_dir: Path) -> Run | None:
                run_dir=run_dir, config=config, metrics=metrics, info=info)
 
 
-def lineages(runs: list[Run]) -> dict[Path, str]:
-    """run_dir -> the from-scratch run it continues. A resumed run leaves one sacred record per
-    start; `info.resumed_from` (the checkpoint it loaded) lies under the `info.model_dir` of the
-    start before it, in the same records directory, so following those links finds the first
-    start, whose record names the lineage. Records without that info (made before it was kept)
-    fall back to one lineage per (records directory, alg, env, map, seed). Either way two
-    experiments' seed 1 of one algorithm, read together, stay two curves."""
-    def records_dir(run: Run) -> Path:  # <results>/sacred/<alg>/<env-map>/<run> -> <results>/sacred
-        return run.run_dir.parents[2]
+def records_dir(run: Run) -> Path:
+    """<results>/sacred/<alg>/<env-map>/<run> -> <results>/sacred: one experiment's records."""
+    return run.run_dir.parents[2]
 
+
+def resumed_step(resumed_from: str) -> int | None:
+    """The step of the checkpoint a start loaded: the last all-digit part of its path
+    (`.../models/<run>/62600/checkpoint.pt` or `.../models/<run>/62600`)."""
+    return next((int(part) for part in reversed(Path(resumed_from).parts) if part.isdigit()), None)
+
+
+def resume_links(runs: list[Run]) -> dict[Path, tuple[Run, int | None]]:
+    """run_dir -> (the start it continues, the step of the checkpoint it loaded from it), for every
+    resumed start whose predecessor is among `runs`. `info.resumed_from` lies under the
+    predecessor's `info.model_dir`, in the same records directory."""
     by_model_dir = {(records_dir(r), str(r.info["model_dir"])): r for r in runs if r.info.get("model_dir")}
-
-    def first_start(run: Run, seen: frozenset = frozenset()) -> Run | None:
-        if not run.info.get("model_dir"):
-            return None
+    links = {}
+    for run in runs:
         resumed_from = run.info.get("resumed_from")
-        if not resumed_from or run.run_dir in seen:
-            return run
+        if not run.info.get("model_dir") or not resumed_from:
+            continue
         keys = ((records_dir(run), str(d)) for d in Path(resumed_from).parents)
         earlier = next((by_model_dir[key] for key in keys if key in by_model_dir), None)
-        return run if earlier is None else first_start(earlier, seen | {run.run_dir})
+        if earlier is not None and earlier.run_dir != run.run_dir:
+            links[run.run_dir] = (earlier, resumed_step(resumed_from))
+    return links
 
+
+def starts(run: Run, links: dict[Path, tuple[Run, int | None]]) -> list[Run]:
+    """`run` and the starts it continues, latest first."""
+    chain = [run]
+    while chain[-1].run_dir in links and links[chain[-1].run_dir][0] not in chain:
+        chain.append(links[chain[-1].run_dir][0])
+    return chain
+
+
+def lineages(runs: list[Run]) -> dict[Path, str]:
+    """run_dir -> the from-scratch run it continues. A resumed run leaves one sacred record per
+    start, linked by `resume_links`; following them finds the first start, whose record names the
+    lineage. Records without that info (made before it was kept) fall back to one lineage per
+    (records directory, alg, env, map, seed). Either way two experiments' seed 1 of one algorithm,
+    read together, stay two curves."""
+    links = resume_links(runs)
     found = {}
     for run in runs:
-        first = first_start(run)
-        found[run.run_dir] = (f"seed{run.seed}:{records_dir(run)}" if first is None
+        first = starts(run, links)[-1]
+        found[run.run_dir] = (f"seed{run.seed}:{records_dir(run)}" if not first.info.get("model_dir")
                               else f"seed{first.seed}:{first.run_dir}")
     return found
 
 
 def load_runs(results_dir: Path | str, statuses: Iterable[str] | None = ("COMPLETED",)) -> list[Run]:
-    """The runs under `results_dir` whose status is one of `statuses` (None: all of them)."""
-    keep = set(statuses) if statuses is not None else None
-    runs = (load_run(d) for d in run_dirs(Path(results_dir)))
-    return [r for r in runs if r is not None and (keep is None or r.status in keep)]
+    """The runs under `results_dir` whose status is one of `statuses` (None: all of them), with the
+    earlier starts they continue whatever those starts' status: a run stopped (INTERRUPTED, or still
+    RUNNING when its machine went away) and resumed to completion is one finished curve."""
+    runs = [r for r in (load_run(d) for d in run_dirs(Path(results_dir))) if r is not None]
+    if statuses is None:
+        return runs
+    keep, links = set(statuses), resume_links(runs)
+    wanted = {start.run_dir for r in runs if r.status in keep for start in starts(r, links)}
+    return [r for r in runs if r.run_dir in wanted]
 
 
 def has_completed(results_dir: Path | str, alg: str, map_name: str, seed: int) -> bool:
     """Whether `results_dir` holds a COMPLETED run of (alg, map, seed): a script that runs many short
     runs one after another skips those, so a second start finishes what an interrupted one left."""
-    return any(r.alg == alg and r.map == map_name and r.seed == seed for r in load_runs(results_dir))
+    return any(r.alg == alg and r.map == map_name and r.seed == seed and r.status == "COMPLETED"
+               for r in load_runs(results_dir))
 
 
 def wall_clock_at(run: Run, steps: np.ndarray) -> np.ndarray:
@@ -124,22 +151,37 @@ def wall_clock_at(run: Run, steps: np.ndarray) -> np.ndarray:
     return np.interp(steps, known_steps, known_time)
 
 
+def superseded_after(runs: list[Run]) -> dict[Path, float]:
+    """run_dir -> the step past which a later start replaced it: a start that went on after its last
+    checkpoint (killed, or stopped by a signal) logged steps that the next start, resumed from that
+    checkpoint, trained and logged again; a lineage's curve keeps the later start's."""
+    cut: dict[Path, float] = {}
+    for earlier, step in resume_links(runs).values():
+        if step is not None:
+            cut[earlier.run_dir] = min(cut.get(earlier.run_dir, np.inf), float(step))
+    return cut
+
+
 def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFrame:
     """The long table of `metrics` (None: every metric) of `runs`."""
     wanted = set(metrics) if metrics is not None else None
     runs = list(runs)
     lineage = lineages(runs)
+    resumed_at = superseded_after(runs)
     frames = []
     for run in runs:
         for name, series in run.metrics.items():
             if wanted is not None and name not in wanted:
                 continue
             steps = np.asarray(series["steps"], float)
+            values = np.asarray(series["values"], float)
+            kept = steps <= resumed_at.get(run.run_dir, np.inf)
+            steps, values = steps[kept], values[kept]
             frames.append(pd.DataFrame({
                 "alg": run.alg, "env": run.env, "map": run.map, "seed": run.seed,
                 "lineage": lineage[run.run_dir], "label": run.label,
                 "status": run.status, "run_dir": str(run.run_dir), "metric": name, "step": steps,
-                "value": np.asarray(series["values"], float), "wall_time": wall_clock_at(run, steps),
+                "value": values, "wall_time": wall_clock_at(run, steps),
             }))
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})

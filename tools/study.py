@@ -93,11 +93,18 @@ def paired_differences(evaluations: pd.DataFrame, steps: list[int], base: str, o
     return pd.DataFrame(out, columns=["step", "n", "base", "other", "mean", "low", "high", "seeds"])
 
 
+def step_label(step: int) -> str:
+    """An env-step count as a column name: `12.5k`, `100k`, `10M`, `1.5M`."""
+    if step >= 1_000_000:
+        return f"{step / 1e6:g}M"
+    return f"{step / 1e3:g}k"
+
+
 def paired_markdown(pairs: pd.DataFrame, base: str, other: str) -> str:
     rows = []
     for _, c in pairs.iterrows():
         interval = f" [{c['low']:+.3f}, {c['high']:+.3f}]" if c["n"] > 1 else ""
-        rows.append([f"{c['step'] // 1000}k", ", ".join(map(str, c["seeds"])), f"{c['base']:.3f}", f"{c['other']:.3f}",
+        rows.append([step_label(c["step"]), ", ".join(map(str, c["seeds"])), f"{c['base']:.3f}", f"{c['other']:.3f}",
                      f"{c['mean']:+.3f}{interval}"])
     return markdown(["step", "seeds", f"`{base}`", f"`{other}`", "difference (paired, 95% interval)"], rows)
 
@@ -115,7 +122,7 @@ def markdown_table(summary: pd.DataFrame, steps: list[int], order: list[str] | N
             interval = f" [{c['low']:.2f}, {c['high']:.2f}]" if c["n"] > 1 else ""
             row.append(f"{c['mean']:.3f}{interval} (n={c['n']})")
         rows.append(row)
-    return markdown(["algorithm"] + [f"{s // 1000}k" for s in steps], rows)
+    return markdown(["algorithm"] + [step_label(s) for s in steps], rows)
 
 
 def seeds_label(counts: pd.Series) -> str:
@@ -180,7 +187,7 @@ def forest(summary: pd.DataFrame, steps: list[int], order: list[str] | None = No
             ax.plot([cell["mean"]], [y], "D", ms=6, color=colours[alg])
             ax.text(0.99, y, f"n={cell['n']}", transform=ax.get_yaxis_transform(), ha="right", va="center",
                     fontsize=7, color="0.4")
-        ax.set_title(f"{step // 1000}k env steps")
+        ax.set_title(f"{step_label(step)} env steps")
         ax.set_xlim(0, 1)
         ax.set_xlabel("test win rate (1,024 episodes)")
         ax.grid(axis="x", alpha=0.3)
