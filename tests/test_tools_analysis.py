@@ -351,3 +351,17 @@ def test_steps_a_later_start_trained_again_are_taken_from_the_later_start(tmp_pa
     curve = records.load_table([tmp_path]).sort_values("step")
     assert list(zip(curve["step"], curve["value"])) == [(20, 0.2), (40, 0.4), (50, 0.5), (60, 0.6), (70, 0.7)]
     assert records.resumed_step("models/a/40/checkpoint.pt") == 40 and records.resumed_step("models/a/x") is None
+
+
+def test_a_half_written_json_is_read_again_and_a_broken_one_is_named(tmp_path):
+    """Sacred rewrites a live run's metrics.json in place; a reader that meets it half-written reads
+    it again, and a file that stays broken is reported by its path."""
+    import threading
+
+    path = tmp_path / "metrics.json"
+    path.write_text('{"test_battle_won_mean": {"steps": [1')
+    threading.Timer(0.3, lambda: path.write_text('{"a": 1}')).start()
+    assert records.read_json(path) == {"a": 1}
+    path.write_text("{")
+    with pytest.raises(ValueError, match="metrics.json is not valid json"):
+        records.read_json(path, tries=2)

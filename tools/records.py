@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -34,9 +35,17 @@ class Run:
     info: dict = field(default_factory=dict, repr=False, hash=False, compare=False)
 
 
-def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+def read_json(path: Path, tries: int = 5) -> Any:
+    """Sacred rewrites a live run's json files in place, so a read can meet a half-written file:
+    read again shortly before giving up."""
+    for attempt in range(tries):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except json.JSONDecodeError as error:
+            if attempt == tries - 1:
+                raise ValueError(f"{path} is not valid json: {error}") from error
+            time.sleep(0.2)
 
 
 def env_and_map(config: dict) -> tuple[str, str]:

@@ -199,29 +199,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--window", type=int, default=10, help="threshold table: evaluations in the rolling mean")
     p.add_argument("--span", type=float, nargs=2, metavar=("FROM", "TO"), help="threshold table: env steps")
     p.add_argument("--out", help="also write the markdown here")
-    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING (partial curves)")
+    p.add_argument("--include-running", action="store_true", help="also use runs still RUNNING or stopped early (INTERRUPTED): partial curves")
     args = p.parse_args(argv)
+    if args.kind == "medians" and not args.metrics:
+        p.error("the medians table needs --metrics")
+    if args.kind == "threshold" and (not args.span or args.window < 1):
+        p.error("the threshold table needs --span FROM TO and a --window of at least 1")
+    metrics = {"budget": [args.metric], "runs": [args.metric, "wall_time"], "medians": args.metrics,
+               "threshold": [args.metric], "search": [f"test_{args.base}", f"test_prior_{args.base}"]}[args.kind]
+    algs = [args.alg] if args.kind == "search" else args.algs
+    table = select(load_table(args.results_dir, metrics, statuses(args.include_running)), algs, args.maps)
     if args.kind == "budget":
-        table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
         budgets: list[float | None] = [float(b) for b in args.budgets] or [None]
         text = "\n\n".join(budget_table(table, args.metric, b, args.algs) for b in budgets)
     elif args.kind == "runs":
-        table = select(load_table(args.results_dir, [args.metric, "wall_time"], statuses(args.include_running)),
-                       args.algs, args.maps)
         text = runs_table(table, args.metric, args.last)
     elif args.kind == "medians":
-        if not args.metrics:
-            p.error("the medians table needs --metrics")
-        table = select(load_table(args.results_dir, args.metrics, statuses(args.include_running)), args.algs, args.maps)
         text = medians_table(table, args.metrics)
     elif args.kind == "threshold":
-        if not args.span or args.window < 1:
-            p.error("the threshold table needs --span FROM TO and a --window of at least 1")
-        table = select(load_table(args.results_dir, [args.metric], statuses(args.include_running)), args.algs, args.maps)
         text = threshold_table(table, args.metric, args.threshold, args.window, tuple(args.span))
     else:
-        metrics = [f"test_{args.base}", f"test_prior_{args.base}"]
-        table = select(load_table(args.results_dir, metrics, statuses(args.include_running)), [args.alg], args.maps)
         text = search_table(table, args.alg, args.base, parse_budgets(args.budgets))
     print(text)
     if args.out:
