@@ -4,7 +4,8 @@ The learner logs running totals (`reanalyse_positions_total`, `reanalyse_cached_
 `reanalyse_wait_s_total`) at every log step; differences between consecutive log steps give, per
 window of env steps, the cache's hit rate, the positions searched per 1,000 env steps and the
 seconds the learner waited for targets per 1,000 env steps; where the run logged them, also the
-wall-clock per 1,000 env steps (`wall_time`, interpolated at the window's ends) and the seconds
+wall-clock per 1,000 env steps (`wall_time`, interpolated at the window's ends; none for a window
+that reaches outside the steps wall_time was logged at) and the seconds
 the learner spent on its own share of the searches (`reanalyse_local_s_total`, with
 `reanalyse_local_above`). A resumed run starts its totals (and its cache) from zero, so each
 sacred record is read on its own.
@@ -52,6 +53,12 @@ def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
     local = dict(zip(metrics["reanalyse_local_s_total"]["steps"], metrics["reanalyse_local_s_total"]["values"])) \
         if "reanalyse_local_s_total" in metrics else {}
     wall = metrics.get("wall_time")
+
+    def wall_per_k(a: int, b: int) -> float | None:  # only within the logged range: no clamping
+        if not wall or not wall["steps"] or a < wall["steps"][0] or b > wall["steps"][-1]:
+            return None
+        return float(np.diff(np.interp([a, b], wall["steps"], wall["values"]))[0]) * 1000.0 / (b - a)
+
     out = []
     for a, b in zip(steps, steps[1:]):
         drawn, cached, waited = (s[b] - s[a] for s in series)
@@ -59,7 +66,7 @@ def windows(metrics: dict, span: tuple[int, int] | None = None) -> list[Window]:
             continue
         per_k = 1000.0 / (b - a)
         out.append(Window(a, b, cached / drawn, (drawn - cached) * per_k, waited * per_k,
-                          float(np.diff(np.interp([a, b], wall["steps"], wall["values"]))[0]) * per_k if wall else None,
+                          wall_per_k(a, b),
                           (local[b] - local[a]) * per_k if a in local and b in local else None))
     return out
 

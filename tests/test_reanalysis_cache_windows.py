@@ -46,7 +46,8 @@ def test_a_span_is_one_window_from_its_first_to_its_last_logged_step():
 
 
 def test_wall_clock_and_the_learners_own_searches_when_logged():
-    """wall_time is logged at other steps than the totals: it is interpolated at the window's ends."""
+    """wall_time is logged at other steps than the totals: it is interpolated at the window's ends,
+    and a window that reaches outside its logged steps has no wall-clock (not a clamped one)."""
     steps = [0, 1000, 3000]
     metrics = {"reanalyse_positions_total": totals(steps, [0, 100, 300]),
                "reanalyse_cached_total": totals(steps, [0, 50, 100]),
@@ -54,8 +55,8 @@ def test_wall_clock_and_the_learners_own_searches_when_logged():
                "reanalyse_local_s_total": totals(steps, [0, 4.0, 10.0]),
                "wall_time": totals([500, 1500, 3500], [50.0, 250.0, 450.0])}
     first, second = cache_windows.windows(metrics)
-    # wall at 0: clamped to 50; at 1000: 150; at 3000: 400 (between 250 at 1.5k and 450 at 3.5k)
-    assert (first.wall_s_per_k, second.wall_s_per_k) == pytest.approx((100.0, 125.0))
+    # 0 is before wall_time's first step (500): unknown; at 1000: 150, at 3000: 400 (between 250 at 1.5k and 450 at 3.5k)
+    assert first.wall_s_per_k is None and second.wall_s_per_k == pytest.approx(125.0)
     assert (first.local_s_per_k, second.local_s_per_k) == pytest.approx((4.0, 3.0))
     del metrics["wall_time"], metrics["reanalyse_local_s_total"]
     assert {(w.wall_s_per_k, w.local_s_per_k) for w in cache_windows.windows(metrics)} == {(None, None)}
