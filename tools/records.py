@@ -78,6 +78,9 @@ def load_run(run_dir: Path) -> Run | None:
                run_dir=run_dir, config=config, metrics=metrics, info=info)
 
 
+Links = dict[Path, tuple[Run, int | None]]  # run_dir -> (the start it continues, the step it resumed from)
+
+
 def records_dir(run: Run) -> Path:
     """<results>/sacred/<alg>/<env-map>/<run> -> <results>/sacred: one experiment's records."""
     return run.run_dir.parents[2]
@@ -89,7 +92,7 @@ def resumed_step(resumed_from: str) -> int | None:
     return next((int(part) for part in reversed(Path(resumed_from).parts) if part.isdigit()), None)
 
 
-def resume_links(runs: list[Run]) -> dict[Path, tuple[Run, int | None]]:
+def resume_links(runs: list[Run]) -> Links:
     """run_dir -> (the start it continues, the step of the checkpoint it loaded from it), for every
     resumed start whose predecessor is among `runs`. `info.resumed_from` lies under the
     predecessor's `info.model_dir`, in the same records directory."""
@@ -106,7 +109,7 @@ def resume_links(runs: list[Run]) -> dict[Path, tuple[Run, int | None]]:
     return links
 
 
-def starts(run: Run, links: dict[Path, tuple[Run, int | None]]) -> list[Run]:
+def starts(run: Run, links: Links) -> list[Run]:
     """`run` and the starts it continues, latest first."""
     chain = [run]
     while chain[-1].run_dir in links and links[chain[-1].run_dir][0] not in chain:
@@ -114,13 +117,12 @@ def starts(run: Run, links: dict[Path, tuple[Run, int | None]]) -> list[Run]:
     return chain
 
 
-def lineages(runs: list[Run]) -> dict[Path, str]:
+def lineages(runs: list[Run], links: Links) -> dict[Path, str]:
     """run_dir -> the from-scratch run it continues. A resumed run leaves one sacred record per
     start, linked by `resume_links`; following them finds the first start, whose record names the
     lineage. Records without that info (made before it was kept) fall back to one lineage per
     (records directory, alg, env, map, seed). Either way two experiments' seed 1 of one algorithm,
     read together, stay two curves."""
-    links = resume_links(runs)
     found = {}
     for run in runs:
         first = starts(run, links)[-1]
@@ -160,12 +162,12 @@ def wall_clock_at(run: Run, steps: np.ndarray) -> np.ndarray:
     return np.interp(steps, known_steps, known_time)
 
 
-def superseded_after(runs: list[Run]) -> dict[Path, float]:
+def superseded_after(links: Links) -> dict[Path, float]:
     """run_dir -> the step past which a later start replaced it: a start that went on after its last
     checkpoint (killed, or stopped by a signal) logged steps that the next start, resumed from that
     checkpoint, trained and logged again; a lineage's curve keeps the later start's."""
     cut: dict[Path, float] = {}
-    for earlier, step in resume_links(runs).values():
+    for earlier, step in links.values():
         if step is not None:
             cut[earlier.run_dir] = min(cut.get(earlier.run_dir, np.inf), float(step))
     return cut
@@ -175,8 +177,8 @@ def tidy(runs: Iterable[Run], metrics: Iterable[str] | None = None) -> pd.DataFr
     """The long table of `metrics` (None: every metric) of `runs`."""
     wanted = set(metrics) if metrics is not None else None
     runs = list(runs)
-    lineage = lineages(runs)
-    resumed_at = superseded_after(runs)
+    links = resume_links(runs)
+    lineage, resumed_at = lineages(runs, links), superseded_after(links)
     frames = []
     for run in runs:
         for name, series in run.metrics.items():
