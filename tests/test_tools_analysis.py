@@ -342,6 +342,21 @@ def test_a_run_resumed_to_completion_is_loaded_whole_and_an_unfinished_one_is_no
     assert sorted(everything["seed"].unique()) == [1, 2]
 
 
+def test_runs_table_reads_a_resumed_run_as_one_row(tmp_path):
+    """Four starts of seed 1 (run ids 8-11, stopped three times and resumed to completion) are one
+    row: the records named by their ends in the order they trained (not 10, 11, 8, 9), the newest
+    start's last step and status, final, last-k and best over the whole curve."""
+    for run_id, status, steps in ((8, "INTERRUPTED", [10, 20]), (9, "RUNNING", [30, 40]),
+                                  (10, "INTERRUPTED", [50, 60]), (11, "COMPLETED", [70, 80])):
+        write_record(tmp_path, run_id, 1, status, steps, [s / 100 for s in steps])
+    write_record(tmp_path, 12, 2, "COMPLETED", [40, 80], [0.9, 0.3])
+    link_starts(tmp_path, {8: ("models/a", None), 9: ("models/b", "models/a/20"), 10: ("models/c", "models/b/40"),
+                           11: ("models/d", "models/c/60"), 12: ("models/e", None)})
+    rows = tables.run_rows(records.load_table([tmp_path]), "test_battle_won_mean", last=3)
+    assert rows == [["mazero", "3m", "1", "8 to 11 (4 starts)", "80 (COMPLETED)", "0.80", "0.70", "0.80 (t=0k)", "-"],
+                    ["mazero", "3m", "2", "12", "80 (COMPLETED)", "0.30", "0.60", "0.90 (t=0k)", "-"]]
+
+
 def test_steps_a_later_start_trained_again_are_taken_from_the_later_start(tmp_path):
     """A start that went on past its last checkpoint (at 40) logged 50 and 60, which the next start,
     resumed from 40, trained again: the curve holds each step once, the later start's value."""

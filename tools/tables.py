@@ -96,24 +96,32 @@ def run_name(alg: str, label: str) -> str:
     return str(alg) if label == "default" else f"{alg} ({label})"
 
 
+def records_named(rows: pd.DataFrame) -> str:
+    """The sacred records behind one lineage's rows, in the order they trained; a long chain of
+    resumes by its first and last record."""
+    names = [Path(d).name for d in rows.groupby("run_dir")["step"].min().sort_values().index]
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} to {names[-1]} ({len(names)} starts)"
+
+
 def run_rows(table: pd.DataFrame, metric: str, last: int) -> list[list[str]]:
-    """One row per run of `metric`: alg (`run_name`), map, seed, sacred id, last step (status), final,
-    mean of the last `last` values, best (at step), wall-clock at the last value."""
+    """One row per run of `metric` (a resumed run's starts read as one curve): alg (`run_name`), map,
+    seed, its records, last step (its newest start's status), final, mean of the last `last`
+    values, best (at step), wall-clock at the last value."""
     rows = []
     series = table[table["metric"] == metric].sort_values("step")
-    keys = ["alg", "label", "map", "seed", "status", "run_dir"]
-    for (alg, label, map_name, seed, status, run_dir), g in series.groupby(keys, sort=True):
-        best = g.loc[g["value"].idxmax()]
-        minutes = g["wall_time"].iloc[-1] / 60
-        rows.append([run_name(alg, label), str(map_name), str(seed), Path(run_dir).name, f"{int(g['step'].iloc[-1]):,} ({status})",
-                     f"{g['value'].iloc[-1]:.2f}", f"{g['value'].tail(last).mean():.2f}",
+    for (alg, label, map_name, seed, _), g in series.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
+        best, final = g.loc[g["value"].idxmax()], g.iloc[-1]
+        minutes = final["wall_time"] / 60
+        rows.append([run_name(alg, label), str(map_name), str(seed), records_named(g),
+                     f"{int(final['step']):,} ({final['status']})",
+                     f"{final['value']:.2f}", f"{g['value'].tail(last).mean():.2f}",
                      f"{best['value']:.2f} (t={int(best['step']) // 1000}k)",
                      "-" if np.isnan(minutes) else f"{minutes:.1f} min"])
     return rows
 
 
 def runs_table(table: pd.DataFrame, metric: str, last: int) -> str:
-    header = ["alg", "map", "seed", "run id", "last evaluation at", "final", f"last {last}", "best", "wall-clock"]
+    header = ["alg", "map", "seed", "records", "last evaluation at", "final", f"last {last}", "best", "wall-clock"]
     return markdown(header, run_rows(table, metric, last))
 
 
@@ -159,8 +167,7 @@ def threshold_rows(table: pd.DataFrame, metric: str, threshold: float, window: i
         steps, values = g["step"].to_numpy(), g["value"].to_numpy()
         crossing = rolling_crossing(steps, values, threshold, window)
         inside = values[(steps >= span[0]) & (steps <= span[1])]
-        records = ", ".join(sorted({Path(d).name for d in g["run_dir"]}))
-        rows.append([run_name(alg, label), str(map_name), str(seed), records,
+        rows.append([run_name(alg, label), str(map_name), str(seed), records_named(g),
                      "never" if crossing is None else f"{crossing / 1e6:.2f}M",
                      f"{inside.mean():.2f}" if len(inside) else "-",
                      f"{np.mean(inside >= threshold):.0%}" if len(inside) else "-", str(len(inside))])
@@ -169,7 +176,7 @@ def threshold_rows(table: pd.DataFrame, metric: str, threshold: float, window: i
 
 def threshold_table(table: pd.DataFrame, metric: str, threshold: float, window: int, span: tuple[float, float]) -> str:
     within = f"{span[0] / 1e6:g}M-{span[1] / 1e6:g}M"
-    header = ["alg", "map", "seed", "run id", f"mean of {window} evaluations first >= {threshold:g} at",
+    header = ["alg", "map", "seed", "records", f"mean of {window} evaluations first >= {threshold:g} at",
               f"mean {within}", f"share >= {threshold:g} {within}", "evaluations"]
     return markdown(header, threshold_rows(table, metric, threshold, window, span))
 
