@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import re
 import time
 from pathlib import Path
@@ -38,9 +39,16 @@ def cpu_seconds(root: psutil.Process) -> tuple[float, float]:
 
 
 def monitor(pid: int, log: Path, out: Path, every: float) -> None:
+    """Samples until the run ends. The CSV is locked while it is written: a second monitor started on
+    the same file stops at once instead of truncating it and interleaving its rows."""
     root = psutil.Process(pid)
     start = time.time()
-    with out.open("w", newline="") as f:
+    with out.open("a", newline="") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another monitor is writing {out}; give this one another --out") from None
+        f.truncate(0)
         writer = csv.writer(f)
         writer.writerow(["wall_s", "t_env", "main_cpu_s", "all_cpu_s"])
         while root.is_running() and root.status() != psutil.STATUS_ZOMBIE:
