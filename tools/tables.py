@@ -21,6 +21,7 @@ within `--span`."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,14 @@ def run_name(alg: str, label: str) -> str:
     return str(alg) if label == "default" else f"{alg} ({label})"
 
 
+def run_curves(table: pd.DataFrame, metric: str) -> Iterator[tuple[str, str, int, pd.DataFrame]]:
+    """(`run_name`, map, seed, its rows of `metric` by step) per run, a resumed run's starts read as
+    one curve (its lineage)."""
+    series = table[table["metric"] == metric].sort_values("step")
+    for (alg, label, map_name, seed, _), g in series.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
+        yield run_name(alg, label), map_name, seed, g
+
+
 def records_named(rows: pd.DataFrame) -> str:
     """The sacred records behind one lineage's rows, in the order they trained; a long chain of
     resumes by its first and last record."""
@@ -108,11 +117,10 @@ def run_rows(table: pd.DataFrame, metric: str, last: int) -> list[list[str]]:
     seed, its records, last step (its newest start's status), final, mean of the last `last`
     values, best (at step), wall-clock at the last value."""
     rows = []
-    series = table[table["metric"] == metric].sort_values("step")
-    for (alg, label, map_name, seed, _), g in series.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
+    for name, map_name, seed, g in run_curves(table, metric):
         best, final = g.loc[g["value"].idxmax()], g.iloc[-1]
         minutes = final["wall_time"] / 60
-        rows.append([run_name(alg, label), str(map_name), str(seed), records_named(g),
+        rows.append([name, str(map_name), str(seed), records_named(g),
                      f"{int(final['step']):,} ({final['status']})",
                      f"{final['value']:.2f}", f"{g['value'].tail(last).mean():.2f}",
                      f"{best['value']:.2f} (t={int(best['step']) // 1000}k)",
@@ -162,12 +170,11 @@ def threshold_rows(table: pd.DataFrame, metric: str, threshold: float, window: i
     records, `rolling_crossing`, and over the evaluations within `span` (inclusive) their mean and
     the share at or above `threshold`."""
     rows = []
-    series = table[table["metric"] == metric].sort_values("step")
-    for (alg, label, map_name, seed, _), g in series.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
+    for name, map_name, seed, g in run_curves(table, metric):
         steps, values = g["step"].to_numpy(), g["value"].to_numpy()
         crossing = rolling_crossing(steps, values, threshold, window)
         inside = values[(steps >= span[0]) & (steps <= span[1])]
-        rows.append([run_name(alg, label), str(map_name), str(seed), records_named(g),
+        rows.append([name, str(map_name), str(seed), records_named(g),
                      "never" if crossing is None else f"{crossing / 1e6:.2f}M",
                      f"{inside.mean():.2f}" if len(inside) else "-",
                      f"{np.mean(inside >= threshold):.0%}" if len(inside) else "-", str(len(inside))])
