@@ -242,11 +242,12 @@ def test_medians_table_is_the_median_of_every_logged_value(tmp_path):
         (run / "metrics.json").write_text(json.dumps(metrics))
     names = ["shared_grad_norm_policy", "shared_grad_norm_value", "shared_grad_norm_reward"]
     rows = tables.median_rows(records.load_table([tmp_path], names), names)
-    assert [r[:5] for r in rows] == [["mazero", "2s3z", "1", "1,000-4,000", "4"], ["mazero", "2s3z", "2", "1,000-4,000", "4"]]
+    assert [r[:6] for r in rows] == [["mazero", "2s3z", "1", "1", "1,000-4,000", "4"],
+                                     ["mazero", "2s3z", "2", "2", "1,000-4,000", "4"]]
     for seed, row in zip((1, 2), rows):
-        assert row[5] == f"{np.median(grad['policy']) * seed:.3g}"  # 2.0 and 4.0
-        assert row[6] == f"{np.median(grad['value']) * seed:.3g}"  # between the middle two: 0.25 and 0.5
-        assert row[7] == "-"  # not logged
+        assert row[6] == f"{np.median(grad['policy']) * seed:.3g}"  # 2.0 and 4.0
+        assert row[7] == f"{np.median(grad['value']) * seed:.3g}"  # between the middle two: 0.25 and 0.5
+        assert row[8] == "-"  # not logged
 
 
 def test_completed_query_finds_only_finished_runs_of_that_identity(results, tmp_path):
@@ -355,6 +356,17 @@ def test_runs_table_reads_a_resumed_run_as_one_row(tmp_path):
     rows = tables.run_rows(records.load_table([tmp_path]), "test_battle_won_mean", last=3)
     assert rows == [["mazero", "3m", "1", "8 to 11 (4 starts)", "80 (COMPLETED)", "0.80", "0.70", "0.80 (t=0k)", "-"],
                     ["mazero", "3m", "2", "12", "80 (COMPLETED)", "0.30", "0.60", "0.90 (t=0k)", "-"]]
+
+
+def test_medians_table_reads_a_resumed_run_as_one_row(tmp_path):
+    """Seed 1 stopped at 20 and resumed: one row, its median over both starts' values (0.3, not
+    0.15 and 0.35 in two rows); seed 2, never resumed, is its own row."""
+    write_record(tmp_path, 3, 1, "INTERRUPTED", [10, 20], [0.1, 0.2])
+    write_record(tmp_path, 4, 1, "COMPLETED", [30, 40, 50], [0.3, 0.4, 0.5])
+    write_record(tmp_path, 5, 2, "COMPLETED", [10, 20], [0.6, 0.7])
+    link_starts(tmp_path, {3: ("models/a", None), 4: ("models/b", "models/a/20"), 5: ("models/c", None)})
+    rows = tables.median_rows(records.load_table([tmp_path]), ["test_battle_won_mean"])
+    assert rows == [["mazero", "3m", "1", "3, 4", "10-50", "5", "0.3"], ["mazero", "3m", "2", "5", "10-20", "2", "0.65"]]
 
 
 def test_steps_a_later_start_trained_again_are_taken_from_the_later_start(tmp_path):

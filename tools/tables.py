@@ -134,23 +134,23 @@ def runs_table(table: pd.DataFrame, metric: str, last: int) -> str:
 
 
 def median_rows(table: pd.DataFrame, metrics: list[str]) -> list[list[str]]:
-    """One row per run: alg (`run_name`), map, seed, the logged steps' range, how many values, each
-    metric's median."""
+    """One row per run (a resumed run's starts read as one, its lineage): alg (`run_name`), map,
+    seed, its records, the logged steps' range, how many values, each metric's median."""
     rows = []
-    for (alg, label, map_name, seed, run_dir), g in table.groupby(["alg", "label", "map", "seed", "run_dir"], sort=True):
+    for (alg, label, map_name, seed, _), g in table.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
         logged = g[g["metric"].isin(metrics)]
         if logged.empty:
             continue
         medians = [logged.loc[logged["metric"] == m, "value"].median() for m in metrics]
         counts = logged.groupby("metric").size()
-        rows.append([run_name(alg, label), str(map_name), str(seed),
+        rows.append([run_name(alg, label), str(map_name), str(seed), records_named(logged),
                      f"{int(logged['step'].min()):,}-{int(logged['step'].max()):,}", str(int(counts.max())),
                      *("-" if np.isnan(v) else f"{v:.3g}" for v in medians)])
     return rows
 
 
 def medians_table(table: pd.DataFrame, metrics: list[str]) -> str:
-    header = ["alg", "map", "seed", "env steps", "values", *(f"`{m}`" for m in metrics)]
+    header = ["alg", "map", "seed", "records", "env steps", "values", *(f"`{m}`" for m in metrics)]
     return markdown(header, median_rows(table, metrics))
 
 
