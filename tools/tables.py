@@ -97,12 +97,15 @@ def run_name(alg: str, label: str) -> str:
     return str(alg) if label == "default" else f"{alg} ({label})"
 
 
-def run_curves(table: pd.DataFrame, metric: str) -> Iterator[tuple[str, str, int, pd.DataFrame]]:
-    """(`run_name`, map, seed, its rows of `metric` by step) per run, a resumed run's starts read as
-    one curve (its lineage)."""
-    series = table[table["metric"] == metric].sort_values("step")
-    for (alg, label, map_name, seed, _), g in series.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
+def runs(table: pd.DataFrame) -> Iterator[tuple[str, str, int, pd.DataFrame]]:
+    """(`run_name`, map, seed, its rows) per run, a resumed run's starts read as one (its lineage)."""
+    for (alg, label, map_name, seed, _), g in table.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
         yield run_name(alg, label), map_name, seed, g
+
+
+def run_curves(table: pd.DataFrame, metric: str) -> Iterator[tuple[str, str, int, pd.DataFrame]]:
+    """`runs` of `metric`'s rows, each by step: one curve per run."""
+    return runs(table[table["metric"] == metric].sort_values("step"))
 
 
 def records_named(rows: pd.DataFrame) -> str:
@@ -137,13 +140,10 @@ def median_rows(table: pd.DataFrame, metrics: list[str]) -> list[list[str]]:
     """One row per run (a resumed run's starts read as one, its lineage): alg (`run_name`), map,
     seed, its records, the logged steps' range, how many values, each metric's median."""
     rows = []
-    for (alg, label, map_name, seed, _), g in table.groupby(["alg", "label", "map", "seed", "lineage"], sort=True):
-        logged = g[g["metric"].isin(metrics)]
-        if logged.empty:
-            continue
+    for name, map_name, seed, logged in runs(table[table["metric"].isin(metrics)]):
         medians = [logged.loc[logged["metric"] == m, "value"].median() for m in metrics]
         counts = logged.groupby("metric").size()
-        rows.append([run_name(alg, label), str(map_name), str(seed), records_named(logged),
+        rows.append([name, str(map_name), str(seed), records_named(logged),
                      f"{int(logged['step'].min()):,}-{int(logged['step'].max()):,}", str(int(counts.max())),
                      *("-" if np.isnan(v) else f"{v:.3g}" for v in medians)])
     return rows
