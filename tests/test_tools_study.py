@@ -161,6 +161,23 @@ def test_paired_differences_are_per_seed_differences_over_the_common_seeds(tmp_p
         main([str(tmp_path), "--steps", "50000", "--paired", "mazero", "mazero+typo"])
 
 
+def test_the_per_seed_table_gives_each_seed_its_nearest_checkpoint_and_its_value(tmp_path, capsys):
+    write(tmp_path, "mazero_3m_seed2.csv", [
+        {"step": 24_000, "episodes": 1024, "test_battle_won_mean": 0.10, "test_prior_battle_won_mean": 0.20},
+        {"step": 25_300, "episodes": 1024, "test_battle_won_mean": 0.40, "test_prior_battle_won_mean": 0.50},  # nearer
+        {"step": 60_000, "episodes": 1024, "test_battle_won_mean": 0.90, "test_prior_battle_won_mean": 0.95}])  # > 10% off
+    write(tmp_path, "mazero_3m_seed1.csv", [
+        {"step": 50_100, "episodes": 1024, "test_battle_won_mean": 0.75, "test_prior_battle_won_mean": 0.70}])
+    main([str(tmp_path), "--steps", "25000", "50000", "--per-seed", "--order", "mazero (prior)", "mazero"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert lines == ["| `mazero (prior)` | 1 | - | 0.700 (50,100) |",
+                     "| `mazero (prior)` | 2 | 0.500 (25,300) | - |",
+                     "| `mazero` | 1 | - | 0.750 (50,100) |",
+                     "| `mazero` | 2 | 0.400 (25,300) | - |"]
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--steps", "25000", "--per-seed", "--paired", "mazero", "mazero (prior)"])
+
+
 @pytest.mark.parametrize("step, label", [(12_500, "12.5k"), (25_000, "25k"), (100_000, "100k"), (500_000, "500k"),
                                          (1_000_000, "1M"), (1_500_000, "1.5M"), (10_000_000, "10M")])
 def test_step_labels_switch_to_millions_at_one_million(step, label):

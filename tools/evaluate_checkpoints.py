@@ -10,7 +10,7 @@ final-policy number a paper can quote.
     python -m tools.evaluate_checkpoints results/models/<run> results/models/<its resumed run> --steps 50000 100000
         # a run resumed across two starts: each step from the directory that saved it
     python -m tools.evaluate_checkpoints results/models/<run> --config mazero -- num_simulations=100
-        # a run saved under a config since renamed, rebuilt from today's yaml, with a deeper search
+        # a run saved under a config since renamed, rebuilt from the current yaml, with a deeper search
     python -m tools.evaluate_checkpoints results/models/<run> --steps 25000 50000 100000 --reach 12500 \
         --append --out evals.csv
         # a run still training: each step's first checkpoint at or after it (none yet: skipped), and

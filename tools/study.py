@@ -6,6 +6,8 @@
         --forest docs/figures/smax_sweep_3m_forest --reference mazero
     python -m tools.study <folders> --steps 50000 100000 --paired mazero "mazero+nsim100"
         # the same checkpoints evaluated two ways: the per-seed difference, its mean and interval
+    python -m tools.study <folders> --steps 50000 100000 --per-seed --order mazero "mazero (prior)"
+        # one row per (algorithm, seed): the cells' single values and the checkpoints they come from
 
 Reads `<folder>/eval/<alg>_<map>_seed<N>.csv` (written by `tools.evaluate_checkpoints` through
 `experiments/smax_study.sh`). Each checkpoint is assigned to the nearest requested step (a run
@@ -91,6 +93,22 @@ def paired_differences(evaluations: pd.DataFrame, steps: list[int], base: str, o
                     "other": float(group[other].mean()), "mean": float(mean), "low": float(low), "high": float(high),
                     "seeds": tuple(int(seed) for seed in group.index.get_level_values("seed"))})
     return pd.DataFrame(out, columns=["step", "n", "base", "other", "mean", "low", "high", "seeds"])
+
+
+def per_seed_markdown(evaluations: pd.DataFrame, steps: list[int], order: list[str] | None = None) -> str:
+    """One row per (algorithm, seed), in `order` and then seed order: each step's win rate and the
+    step of the checkpoint it comes from, the values behind a cell's mean and interval."""
+    table = at_steps(evaluations, steps)
+    rows = []
+    for alg in order or sorted(table["alg"].unique()):
+        runs = table[table["alg"] == alg]
+        for seed, run in runs.groupby("seed"):
+            row = [f"`{alg}`", str(seed)]
+            for step in steps:
+                cell = run[run["target"] == step]
+                row.append("-" if cell.empty else f"{cell.iloc[0]['win_rate']:.3f} ({cell.iloc[0]['step']:,})")
+            rows.append(row)
+    return markdown(["algorithm", "seed"] + [f"{step_label(s)} (checkpoint)" for s in steps], rows)
 
 
 def step_label(step: int) -> str:
@@ -213,7 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paired", nargs=2, metavar=("BASE", "OTHER"),
                         help="instead of the table: OTHER minus BASE per step over the seeds both have, "
                              "e.g. one checkpoint evaluated two ways")
+    parser.add_argument("--per-seed", action="store_true",
+                        help="instead of the table: each (algorithm, seed)'s win rate per step and its checkpoint")
     args = parser.parse_args(argv)
+    if args.per_seed and (args.paired or args.figure or args.forest):
+        parser.error("--per-seed prints its table only: leave out --paired, --figure and --forest")
     if args.forest_steps and not set(args.forest_steps) <= set(args.steps):
         parser.error(f"--forest-steps {sorted(set(args.forest_steps) - set(args.steps))} are not among --steps")
     evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
@@ -224,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
             print(paired_markdown(paired_differences(evaluations, args.steps, *args.paired), *args.paired))
         except ValueError as error:
             raise SystemExit(str(error)) from None
+        return
+    if args.per_seed:
+        print(per_seed_markdown(evaluations, args.steps, args.order))
         return
     summary = cells(evaluations, args.steps)
     print(markdown_table(summary, args.steps, args.order))
