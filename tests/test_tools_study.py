@@ -176,6 +176,8 @@ def test_the_per_seed_table_gives_each_seed_its_nearest_checkpoint_and_its_value
                      "| `mazero` | 2 | 0.400 (25,300) | - |"]
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--steps", "25000", "--per-seed", "--paired", "mazero", "mazero (prior)"])
+    with pytest.raises(SystemExit, match="no evaluations of mazero\\+typo"):
+        main([str(tmp_path), "--steps", "25000", "--per-seed", "--order", "mazero", "mazero+typo"])
 
 
 @pytest.mark.parametrize("step, label", [(12_500, "12.5k"), (25_000, "25k"), (100_000, "100k"), (500_000, "500k"),

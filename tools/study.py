@@ -99,6 +99,9 @@ def per_seed_markdown(evaluations: pd.DataFrame, steps: list[int], order: list[s
     """One row per (algorithm, seed), in `order` and then seed order: each step's win rate and the
     step of the checkpoint it comes from, the values behind a cell's mean and interval."""
     table = at_steps(evaluations, steps)
+    missing = [alg for alg in order or [] if alg not in set(table["alg"])]
+    if missing:
+        raise ValueError(f"no evaluations of {', '.join(missing)} at the requested steps")
     rows = []
     for alg in order or sorted(table["alg"].unique()):
         runs = table[table["alg"] == alg]
@@ -248,7 +251,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(str(error)) from None
         return
     if args.per_seed:
-        print(per_seed_markdown(evaluations, args.steps, args.order))
+        try:
+            print(per_seed_markdown(evaluations, args.steps, args.order))
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
         return
     summary = cells(evaluations, args.steps)
     print(markdown_table(summary, args.steps, args.order))
