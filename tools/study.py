@@ -76,14 +76,19 @@ def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def require_evaluated(table: pd.DataFrame, algs: list[str]) -> None:
+    """A named algorithm without evaluations at the steps is a typo or a missing run: say which."""
+    missing = [alg for alg in algs if alg not in set(table["alg"])]
+    if missing:
+        raise ValueError(f"no evaluations of {', '.join(missing)} at the requested steps")
+
+
 def paired_differences(evaluations: pd.DataFrame, steps: list[int], base: str, other: str) -> pd.DataFrame:
     """Per step, `other` minus `base` over the seeds both have there: each seed's two checkpoints
     played the same scenarios (one evaluation seed), so the pairs cancel the scenarios' and the
     seeds' own variation that separate intervals of the two would carry."""
     table = at_steps(evaluations, steps)
-    missing = {base, other} - set(table["alg"])
-    if missing:
-        raise ValueError(f"no evaluations of {', '.join(sorted(missing))} at the requested steps")
+    require_evaluated(table, sorted({base, other}))
     wide = table[table["alg"].isin([base, other])].pivot(index=["target", "seed"], columns="alg", values="win_rate")
     out = []
     for target, group in wide.dropna().groupby(level="target"):
@@ -99,9 +104,7 @@ def per_seed_markdown(evaluations: pd.DataFrame, steps: list[int], order: list[s
     """One row per (algorithm, seed), in `order` and then seed order: each step's win rate and the
     step of the checkpoint it comes from, the values behind a cell's mean and interval."""
     table = at_steps(evaluations, steps)
-    missing = [alg for alg in order or [] if alg not in set(table["alg"])]
-    if missing:
-        raise ValueError(f"no evaluations of {', '.join(missing)} at the requested steps")
+    require_evaluated(table, order or [])
     rows = []
     for alg in order or sorted(table["alg"].unique()):
         runs = table[table["alg"] == alg]
@@ -244,15 +247,10 @@ def main(argv: list[str] | None = None) -> None:
     evaluations = pd.concat([load_evaluations(folder) for folder in args.folders], ignore_index=True)
     if evaluations.empty:
         raise SystemExit(f"no evaluations under {', '.join(str(f / 'eval') for f in args.folders)}")
-    if args.paired:
+    if args.paired or args.per_seed:
         try:
-            print(paired_markdown(paired_differences(evaluations, args.steps, *args.paired), *args.paired))
-        except ValueError as error:
-            raise SystemExit(str(error)) from None
-        return
-    if args.per_seed:
-        try:
-            print(per_seed_markdown(evaluations, args.steps, args.order))
+            print(paired_markdown(paired_differences(evaluations, args.steps, *args.paired), *args.paired)
+                  if args.paired else per_seed_markdown(evaluations, args.steps, args.order))
         except ValueError as error:
             raise SystemExit(str(error)) from None
         return
