@@ -78,7 +78,8 @@ def cells(evaluations: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
 
 def require_evaluated(table: pd.DataFrame, algs: list[str]) -> None:
     """A named algorithm without evaluations at the steps is a typo or a missing run: say which."""
-    missing = [alg for alg in algs if alg not in set(table["alg"])]
+    evaluated = set(table["alg"])
+    missing = [alg for alg in algs if alg not in evaluated]
     if missing:
         raise ValueError(f"no evaluations of {', '.join(missing)} at the requested steps")
 
